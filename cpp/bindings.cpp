@@ -1,0 +1,217 @@
+// Python bindings: the only file that knows about Python. Every engine call runs without the GIL.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+
+#include "blas.hpp"
+#include "errors.hpp"
+#include "safetensors.hpp"
+#include "scheduler.hpp"
+#include "spectral.hpp"
+#include "stats.hpp"
+
+namespace py = pybind11;
+using namespace wpf;
+
+namespace {
+
+template <typename F>
+F* capsule_pointer(const py::dict& capsules, const char* name) {
+    if (!capsules.contains(name)) throw std::runtime_error(std::string("missing BLAS/LAPACK entry ") + name);
+    py::object cap = capsules[name];
+    void* p = PyCapsule_GetPointer(cap.ptr(), PyCapsule_GetName(cap.ptr()));
+    if (!p) throw py::error_already_set();
+    return reinterpret_cast<F*>(p);
+}
+
+void init_blas(const py::dict& capsules, uintptr_t set_threads, uintptr_t get_threads) {
+    auto& t = blas::table();
+    t.sgemm = capsule_pointer<blas::sgemm_t>(capsules, "sgemm");
+    t.ssyrk = capsule_pointer<blas::ssyrk_t>(capsules, "ssyrk");
+    t.dsyrk = capsule_pointer<blas::dsyrk_t>(capsules, "dsyrk");
+    t.dsyevr = capsule_pointer<blas::dsyevr_t>(capsules, "dsyevr");
+    t.sgeqrf = capsule_pointer<blas::sgeqrf_t>(capsules, "sgeqrf");
+    t.sorgqr = capsule_pointer<blas::sorgqr_t>(capsules, "sorgqr");
+    t.set_threads = reinterpret_cast<blas::set_threads_t*>(set_threads);
+    t.get_threads = reinterpret_cast<blas::get_threads_t*>(get_threads);
+}
+
+DType dtype_arg(const std::string& name) {
+    DType t;
+    if (!parse_dtype(name, t) || !is_float(t)) throw py::value_error("unsupported dtype '" + name + "'");
+    return t;
+}
+
+MatrixView buffer_view(const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols) {
+    const py::buffer_info info = buf.request();
+    const DType t = dtype_arg(dtype);
+    if (static_cast<size_t>(info.size) * static_cast<size_t>(info.itemsize) != rows * cols * dtype_size(t))
+        throw py::value_error("buffer size does not match rows x cols x dtype");
+    return MatrixView{static_cast<const uint8_t*>(info.ptr), t, rows, cols, cols};
+}
+
+SvdOptions svd_options(const std::string& method, int oversample, int krylov_blocks, double tol, int threads) {
+    SvdOptions o;
+    if (!parse_svd_method(method, o.method))
+        throw py::value_error("unknown method '" + method + "' (expected 'auto', 'exact' or 'fast')");
+    o.oversample = oversample;
+    o.krylov_blocks = krylov_blocks;
+    o.tol = tol;
+    o.threads = threads > 0 ? threads : 1;
+    return o;
+}
+
+py::dict moments_dict(const Moments& m) {
+    py::dict d;
+    d["count"] = m.n;
+    d["mean"] = m.n ? m.mean : std::numeric_limits<double>::quiet_NaN();
+    d["std"] = std::sqrt(m.variance());
+    d["m2"] = m.m2;
+    d["min"] = m.n ? m.min : std::numeric_limits<double>::quiet_NaN();
+    d["max"] = m.n ? m.max : std::numeric_limits<double>::quiet_NaN();
+    d["skewness"] = m.skewness();
+    d["kurtosis"] = m.excess_kurtosis();
+    d["nan"] = m.nan;
+    d["inf"] = m.inf;
+    return d;
+}
+
+py::dict svd_dict(const SvdResult& r) {
+    py::dict d;
+    d["values"] = r.values;
+    d["method"] = r.method;
+    d["error_bound"] = r.error_bound;
+    d["blocks"] = r.blocks;
+    return d;
+}
+
+py::list tensor_list(const SafetensorsFile& f) {
+    py::list out;
+    for (const auto& t : f.tensors()) {
+        py::dict d;
+        d["name"] = t.name;
+        d["dtype"] = dtype_name(t.dtype);
+        d["shape"] = py::tuple(py::cast(t.shape));
+        d["data_offsets"] = py::make_tuple(t.begin, t.end);
+        out.append(d);
+    }
+    return out;
+}
+
+py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files, const py::list& jobs, int threads,
+                     const std::string& method, int oversample, int krylov_blocks, double tol, const py::object& progress) {
+    std::vector<Job> js;
+    for (const auto& item : jobs) {
+        auto t = item.cast<py::tuple>();
+        Job j;
+        j.file = t[0].cast<size_t>();
+        j.tensor = t[1].cast<std::string>();
+        j.offset = t[2].cast<uint64_t>();
+        j.rows = t[3].cast<size_t>();
+        j.cols = t[4].cast<size_t>();
+        j.row_stride = t[5].cast<size_t>();
+        j.stats = t[6].cast<bool>();
+        j.k = t[7].cast<int>();
+        js.push_back(std::move(j));
+    }
+    std::vector<const SafetensorsFile*> fs;
+    for (const auto& f : files) fs.push_back(f.get());
+    RunOptions opt;
+    opt.threads = threads;
+    opt.svd = svd_options(method, oversample, krylov_blocks, tol, threads);
+
+    std::optional<py::error_already_set> py_error;
+    ProgressFn on_progress = [&](const Progress& p) -> bool {
+        py::gil_scoped_acquire gil;
+        try {
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            if (!progress.is_none()) progress(p.jobs_done, p.jobs_total, p.bytes_done, p.bytes_total);
+        } catch (py::error_already_set& e) {
+            py_error.emplace(std::move(e));
+            return false;
+        }
+        return true;
+    };
+    std::vector<JobResult> results;
+    try {
+        py::gil_scoped_release nogil;
+        results = analyse(fs, js, opt, on_progress);
+    } catch (const Cancelled&) {
+        if (py_error) throw std::move(*py_error);
+        throw py::error_already_set();
+    }
+    py::list out;
+    for (const auto& r : results) {
+        py::dict d;
+        d["stats"] = r.has_stats ? py::object(moments_dict(r.moments)) : py::none();
+        d["svd"] = r.has_svd ? py::object(svd_dict(r.svd)) : py::none();
+        d["error"] = r.error.empty() ? py::none() : py::object(py::str(r.error));
+        d["seconds"] = r.seconds;
+        out.append(d);
+    }
+    return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "weightprint-fast native engine";
+    static py::exception<FormatError> format_error(m, "WeightprintFormatError", PyExc_ValueError);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const FormatError& e) {
+            PyErr_SetString(format_error.ptr(), e.what());
+        } catch (const Cancelled&) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        } catch (const std::domain_error& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        }
+    });
+
+    m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
+
+    py::class_<SafetensorsFile, std::shared_ptr<SafetensorsFile>>(m, "SafetensorsFile")
+        .def(py::init([](const std::string& path) {
+                 py::gil_scoped_release nogil;
+                 return std::make_shared<SafetensorsFile>(path);
+             }),
+             py::arg("path"))
+        .def_property_readonly("path", &SafetensorsFile::path)
+        .def_property_readonly("tensors", &tensor_list)
+        .def_property_readonly("metadata", &SafetensorsFile::metadata);
+
+    m.def(
+        "matrix_stats",
+        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, int threads) {
+            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            Moments mo;
+            {
+                py::gil_scoped_release nogil;
+                mo = moments(v, threads > 0 ? threads : 1);
+            }
+            return moments_dict(mo);
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("threads") = 1);
+
+    m.def(
+        "top_singular_values",
+        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, int k, const std::string& method,
+           int oversample, int krylov_blocks, double tol, int threads) {
+            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            const SvdOptions o = svd_options(method, oversample, krylov_blocks, tol, threads);
+            SvdResult r;
+            {
+                py::gil_scoped_release nogil;
+                r = top_singular_values(v, k, o);
+            }
+            return svd_dict(r);
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("k"), py::arg("method"),
+        py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("threads") = 1);
+
+    m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
+          py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));
+}

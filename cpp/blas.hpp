@@ -1,0 +1,41 @@
+// BLAS/LAPACK entry points, as a table of function pointers filled in at import time.
+//
+// The engine links no BLAS of its own: it calls the OpenBLAS that SciPy ships, through the
+// function pointers SciPy publishes for exactly this purpose (scipy.linalg.cython_blas and
+// cython_lapack). Fortran calling convention, 32-bit integers (LP64).
+#pragma once
+
+namespace wpf::blas {
+
+using sgemm_t = void(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                     const int*, const float*, const int*, const float*, float*, const int*);
+using dsyrk_t = void(const char*, const char*, const int*, const int*, const double*, const double*, const int*,
+                     const double*, double*, const int*);
+using ssyrk_t = void(const char*, const char*, const int*, const int*, const float*, const float*, const int*,
+                     const float*, float*, const int*);
+using dsyevr_t = void(const char*, const char*, const char*, const int*, double*, const int*, const double*,
+                      const double*, const int*, const int*, const double*, int*, double*, double*, const int*,
+                      int*, double*, const int*, int*, const int*, int*);
+using sgeqrf_t = void(const int*, const int*, float*, const int*, float*, float*, const int*, int*);
+using sorgqr_t = void(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
+using set_threads_t = void(int);
+using get_threads_t = int();
+
+struct Table {
+    sgemm_t* sgemm = nullptr;
+    ssyrk_t* ssyrk = nullptr;
+    dsyrk_t* dsyrk = nullptr;
+    dsyevr_t* dsyevr = nullptr;
+    sgeqrf_t* sgeqrf = nullptr;
+    sorgqr_t* sorgqr = nullptr;
+    // Optional: OpenBLAS's thread-count controls, so the scheduler can avoid oversubscription.
+    set_threads_t* set_threads = nullptr;
+    get_threads_t* get_threads = nullptr;
+};
+
+// The process-wide table; set once by the bindings before any kernel runs.
+Table& table();
+// Throws std::logic_error if a required entry is missing.
+const Table& require();
+
+}  // namespace wpf::blas

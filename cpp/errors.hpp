@@ -1,0 +1,18 @@
+// Error types of the engine. The bindings map FormatError to WeightprintFormatError.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace wpf {
+
+// The input violates the safetensors format (or a window lies outside its tensor).
+struct FormatError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// The caller asked to stop (Ctrl-C); work already done is discarded.
+struct Cancelled : std::runtime_error {
+    Cancelled() : std::runtime_error("cancelled") {}
+};
+
+}  // namespace wpf

@@ -1,0 +1,203 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <thread>
+
+#include "blas.hpp"
+#include "errors.hpp"
+#include "parallel.hpp"
+
+namespace wpf {
+
+MatrixView job_view(const SafetensorsFile& file, const Job& job) {
+    const TensorInfo& t = file.tensor(job.tensor);
+    auto fail = [&](const std::string& why) -> void {
+        throw FormatError(file.path() + ": tensor '" + t.name + "': " + why);
+    };
+    if (!is_float(t.dtype)) fail(std::string("dtype ") + dtype_name(t.dtype) + " is not analysed");
+    if (job.cols > job.row_stride && job.rows > 1) fail("window row stride is smaller than its width");
+    if (job.rows > 0 && job.cols > 0) {
+        const uint64_t last = job.offset + (static_cast<uint64_t>(job.rows) - 1) * job.row_stride + job.cols;
+        if (job.offset > t.numel || last > t.numel || last < job.offset)
+            fail("window [offset " + std::to_string(job.offset) + ", " + std::to_string(job.rows) + " x " +
+                 std::to_string(job.cols) + "] lies outside the tensor's " + std::to_string(t.numel) + " elements");
+    }
+    return MatrixView{file.tensor_data(t) + job.offset * dtype_size(t.dtype), t.dtype, job.rows, job.cols,
+                      std::max(job.row_stride, job.cols)};
+}
+
+namespace {
+
+struct Span {
+    uint64_t offset = 0, len = 0;  // bytes within the file
+};
+
+Span job_span(const SafetensorsFile& f, const MatrixView& v) {
+    if (v.rows == 0 || v.cols == 0) return {};
+    const uint64_t start = static_cast<uint64_t>(v.data - f.map().data());
+    const uint64_t len = ((v.rows - 1) * v.row_stride + v.cols) * dtype_size(v.dtype);
+    return {start, len};
+}
+
+class Runner {
+public:
+    Runner(const std::vector<const SafetensorsFile*>& files, const std::vector<Job>& jobs, const RunOptions& opt)
+        : files_(files), jobs_(jobs), opt_(opt), results_(jobs.size()) {
+        threads_ = opt.threads > 0 ? opt.threads : hardware_threads();
+        for (const Job& j : jobs) {
+            if (j.file >= files.size()) throw std::out_of_range("job refers to a file index out of range");
+            views_.push_back(job_view(*files[j.file], j));
+            spans_.push_back(job_span(*files[j.file], views_.back()));
+            total_bytes_ += spans_.back().len;
+        }
+    }
+
+    std::atomic<bool> cancel{false};
+    std::atomic<size_t> jobs_done{0};
+    std::atomic<uint64_t> bytes_done{0};
+    uint64_t total_bytes() const { return total_bytes_; }
+    std::vector<JobResult>& results() { return results_; }
+
+    void run() {
+        std::vector<size_t> order(jobs_.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            if (jobs_[a].file != jobs_[b].file) return jobs_[a].file < jobs_[b].file;
+            return spans_[a].offset < spans_[b].offset;
+        });
+        const auto& L = blas::table();
+        const int saved_blas_threads = L.get_threads ? L.get_threads() : 0;
+        try {
+            size_t i = 0;
+            while (i < order.size()) {
+                if (cancel) throw Cancelled();
+                if (is_large(order[i])) {
+                    if (i + 1 < order.size()) prefetch(order[i + 1]);
+                    set_blas_threads(threads_);
+                    process(order[i], threads_);
+                    ++i;
+                    continue;
+                }
+                size_t e = i;
+                while (e < order.size() && !is_large(order[e])) ++e;
+                run_small(order, i, e);
+                i = e;
+            }
+        } catch (...) {
+            if (L.set_threads && saved_blas_threads > 0) L.set_threads(saved_blas_threads);
+            throw;
+        }
+        if (L.set_threads && saved_blas_threads > 0) L.set_threads(saved_blas_threads);
+    }
+
+private:
+    const std::vector<const SafetensorsFile*>& files_;
+    const std::vector<Job>& jobs_;
+    RunOptions opt_;
+    int threads_ = 1;
+    std::vector<MatrixView> views_;
+    std::vector<Span> spans_;
+    uint64_t total_bytes_ = 0;
+    std::vector<JobResult> results_;
+
+    bool is_large(size_t j) const { return views_[j].size() >= opt_.large_elements; }
+
+    void set_blas_threads(int n) const {
+        if (blas::table().set_threads) blas::table().set_threads(n);
+    }
+
+    void prefetch(size_t j) const { files_[jobs_[j].file]->map().will_need(spans_[j].offset, spans_[j].len); }
+
+    void run_small(const std::vector<size_t>& order, size_t begin, size_t end) {
+        set_blas_threads(1);
+        std::atomic<size_t> next{begin};
+        parallel_run(std::min<int>(threads_, static_cast<int>(end - begin)), [&](int) {
+            for (size_t i = next++; i < end && !cancel; i = next++) {
+                prefetch(order[i]);
+                process(order[i], 1);
+            }
+        });
+        if (cancel) throw Cancelled();
+    }
+
+    void process(size_t j, int threads) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const Job& job = jobs_[j];
+        const MatrixView& v = views_[j];
+        JobResult& r = results_[j];
+        const MappedFile& map = files_[job.file]->map();
+        map.will_need(spans_[j].offset, spans_[j].len);
+        if (job.stats) {
+            r.moments = moments(v, threads, &cancel);
+            r.has_stats = true;
+        }
+        if (job.k > 0) {
+            if (r.has_stats && (r.moments.nan || r.moments.inf)) {
+                r.error = "matrix holds NaN or Inf values; singular values are undefined";
+            } else {
+                SvdOptions so = opt_.svd;
+                so.threads = threads;
+                try {
+                    r.svd = top_singular_values(v, job.k, so, &cancel);
+                    r.has_svd = true;
+                } catch (const std::domain_error& e) {
+                    r.error = e.what();
+                }
+            }
+        }
+        map.release(spans_[j].offset, spans_[j].len);
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bytes_done += spans_[j].len;
+        ++jobs_done;
+    }
+};
+
+}  // namespace
+
+std::vector<JobResult> analyse(const std::vector<const SafetensorsFile*>& files, const std::vector<Job>& jobs,
+                               const RunOptions& options, const ProgressFn& on_progress) {
+    Runner runner(files, jobs, options);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool finished = false;
+    std::exception_ptr error;
+    std::thread worker([&] {
+        try {
+            runner.run();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        finished = true;
+        cv.notify_all();
+    });
+    auto snapshot = [&] {
+        return Progress{runner.jobs_done.load(), jobs.size(), runner.bytes_done.load(), runner.total_bytes()};
+    };
+    bool stop = false;
+    {
+        std::unique_lock<std::mutex> lock(mu);
+        while (!finished) {
+            cv.wait_for(lock, std::chrono::milliseconds(100));
+            if (finished) break;
+            lock.unlock();
+            if (!stop && on_progress && !on_progress(snapshot())) {
+                stop = true;
+                runner.cancel = true;
+            }
+            lock.lock();
+        }
+    }
+    worker.join();
+    if (stop) throw Cancelled();
+    if (error) std::rethrow_exception(error);
+    if (on_progress) on_progress(snapshot());
+    return std::move(runner.results());
+}
+
+}  // namespace wpf

@@ -1,0 +1,295 @@
+#include "spectral.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include "blas.hpp"
+#include "errors.hpp"
+#include "parallel.hpp"
+
+namespace wpf {
+
+bool parse_svd_method(const std::string& name, SvdMethod& out) {
+    if (name == "exact") out = SvdMethod::Exact;
+    else if (name == "fast") out = SvdMethod::Fast;
+    else if (name == "auto") out = SvdMethod::Auto;
+    else return false;
+    return true;
+}
+
+namespace {
+
+void check_cancel(const std::atomic<bool>* cancel) {
+    if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
+}
+
+template <typename T>
+__attribute__((target_clones("arch=haswell", "default")))
+bool all_finite(const T* x, size_t n) {
+    size_t bad = 0;
+#pragma omp simd reduction(+ : bad)
+    for (size_t i = 0; i < n; ++i) bad += !(std::fabs(x[i]) <= std::numeric_limits<T>::max());
+    return bad == 0;
+}
+
+void require_finite(bool ok) {
+    if (!ok) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
+}
+
+int to_int(size_t v) {
+    if (v > static_cast<size_t>(std::numeric_limits<int>::max()))
+        throw std::length_error("matrix dimension exceeds the 32-bit BLAS interface");
+    return static_cast<int>(v);
+}
+
+// Eigenvalues il..iu (1-based, ascending) of the symmetric n x n matrix g (upper triangle used,
+// destroyed), with eigenvectors in z (n x (iu-il+1)) when z is non-null.
+std::vector<double> sym_eig_range(double* g, int n, int il, int iu, double* z) {
+    const auto& L = blas::require();
+    const char jobz = z ? 'V' : 'N', range = 'I', uplo = 'U';
+    const double vl = 0, vu = 0, abstol = 0;
+    int found = 0, info = 0, lwork = -1, liwork = -1, iwork_q = 0;
+    double work_q = 0;
+    std::vector<double> w(static_cast<size_t>(n));
+    std::vector<int> isuppz(2 * static_cast<size_t>(std::max(1, iu - il + 1)));
+    double zdummy = 0;
+    const int ldz = z ? n : 1;
+    L.dsyevr(&jobz, &range, &uplo, &n, g, &n, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z ? z : &zdummy, &ldz,
+             isuppz.data(), &work_q, &lwork, &iwork_q, &liwork, &info);
+    lwork = static_cast<int>(work_q) + 1;
+    liwork = iwork_q + 1;
+    std::vector<double> work(static_cast<size_t>(lwork));
+    std::vector<int> iwork(static_cast<size_t>(liwork));
+    L.dsyevr(&jobz, &range, &uplo, &n, g, &n, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z ? z : &zdummy, &ldz,
+             isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+    if (info != 0) throw std::runtime_error("LAPACK dsyevr failed with info=" + std::to_string(info));
+    w.resize(static_cast<size_t>(found));
+    return w;
+}
+
+// Exact: G = A A^T or A^T A (whichever is smaller) accumulated in double from panels decoded
+// straight from the source, then the top k eigenvalues of G.
+SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
+    const auto& L = blas::require();
+    const bool wide = a.rows <= a.cols;  // Gram of the rows when they are the short side
+    const size_t s = wide ? a.rows : a.cols;
+    const size_t l = wide ? a.cols : a.rows;
+    const int si = to_int(s);
+    std::vector<double> g(s * s, 0.0);
+    const size_t panel = std::max<size_t>(64, std::min<size_t>(512, (size_t{1} << 24) / std::max<size_t>(s, 1)));
+    std::vector<double> buf(s * panel);
+    const size_t es = dtype_size(a.dtype);
+    const double one = 1.0;
+    for (size_t p0 = 0; p0 < l; p0 += panel) {
+        check_cancel(cancel);
+        const size_t w = std::min(panel, l - p0);
+        const int wi = to_int(w);
+        double beta = p0 == 0 ? 0.0 : 1.0;
+        if (wide) {
+            // Column panel: X (w x s, column-major) holds A[:, p0:p0+w]^T; G += X^T X.
+            for (size_t i = 0; i < s; ++i) decode(a.dtype, a.row(i) + p0 * es, w, buf.data() + i * w);
+            require_finite(all_finite(buf.data(), s * w));
+            const char uplo = 'U', trans = 'T';
+            L.dsyrk(&uplo, &trans, &si, &wi, &one, buf.data(), &wi, &beta, g.data(), &si);
+        } else {
+            // Row panel: Y (s x w, column-major) holds A[p0:p0+w, :]^T; G += Y Y^T.
+            for (size_t j = 0; j < w; ++j) decode(a.dtype, a.row(p0 + j), s, buf.data() + j * s);
+            require_finite(all_finite(buf.data(), s * w));
+            const char uplo = 'U', trans = 'N';
+            L.dsyrk(&uplo, &trans, &si, &wi, &one, buf.data(), &si, &beta, g.data(), &si);
+        }
+    }
+    check_cancel(cancel);
+    std::vector<double> w = sym_eig_range(g.data(), si, si - k + 1, si, nullptr);
+    SvdResult r;
+    r.method = "exact";
+    for (auto it = w.rbegin(); it != w.rend(); ++it) r.values.push_back(std::sqrt(std::max(0.0, *it)));
+    return r;
+}
+
+// A as float, column-major At (cols x rows, leading dimension ld): the mapped bytes themselves
+// when they already are aligned F32, else a decoded copy.
+struct FloatMatrix {
+    std::vector<float> storage;
+    const float* data = nullptr;
+    int ld = 0;
+};
+
+FloatMatrix as_float(const MatrixView& a, int threads) {
+    FloatMatrix f;
+    if (a.dtype == DType::F32 && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
+        f.data = reinterpret_cast<const float*>(a.data);
+        f.ld = to_int(std::max<size_t>(a.row_stride, 1));
+        bool ok = true;
+        for (size_t i = 0; i < a.rows && ok; ++i) ok = all_finite(f.data + i * a.row_stride, a.cols);
+        require_finite(ok);
+        return f;
+    }
+    f.storage.resize(a.rows * a.cols);
+    std::atomic<bool> bad{false};
+    parallel_ranges(threads, a.rows, [&](int, size_t b, size_t e) {
+        for (size_t i = b; i < e; ++i) decode(a.dtype, a.row(i), a.cols, f.storage.data() + i * a.cols);
+        if (!all_finite(f.storage.data() + b * a.cols, (e - b) * a.cols)) bad = true;
+    });
+    require_finite(!bad);
+    f.data = f.storage.data();
+    f.ld = to_int(std::max<size_t>(a.cols, 1));
+    return f;
+}
+
+// Block Krylov subspace of C = A A^T (rows short) or A^T A (cols short), with full
+// reorthogonalization and Rayleigh-Ritz. With tol > 0 it grows until every Ritz value of the
+// top k carries a residual bound |lambda - theta| <= ||C x - theta x|| (Bauer-Fike) that puts
+// the singular value within tol relative; it returns an empty result if max_blocks is reached first.
+class Krylov {
+public:
+    Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed)
+        : a_(a), k_(k), b_(block) {
+        wide_ = a.rows <= a.cols;
+        s_ = to_int(wide_ ? a.rows : a.cols);
+        l_ = to_int(wide_ ? a.cols : a.rows);
+        at_ = as_float(a, threads);
+        std::mt19937_64 rng(seed);
+        std::normal_distribution<float> normal;
+        start_.resize(static_cast<size_t>(s_) * static_cast<size_t>(b_));
+        for (auto& x : start_) x = normal(rng);
+    }
+
+    SvdResult run(int max_blocks, double tol, const std::atomic<bool>* cancel) {
+        const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
+        q_.assign(s * b * static_cast<size_t>(max_blocks + 1), 0.0f);
+        cq_.assign(q_.size(), 0.0f);
+        z_.resize(static_cast<size_t>(l_) * b);
+        std::copy(start_.begin(), start_.end(), q_.begin());
+        orthonormalize(0);
+        for (int j = 0; j <= max_blocks; ++j) {
+            check_cancel(cancel);
+            apply(q_.data() + s * b * static_cast<size_t>(j), cq_.data() + s * b * static_cast<size_t>(j));
+            const bool last = j == max_blocks;
+            if (tol > 0 && j >= 3 && (j % 2 == 1 || last)) {
+                SvdResult r = rayleigh_ritz(j + 1, true);
+                if (r.error_bound <= tol) return r;
+            }
+            if (last) break;
+            float* next = q_.data() + s * b * static_cast<size_t>(j + 1);
+            std::copy_n(cq_.data() + s * b * static_cast<size_t>(j), s * b, next);
+            orthonormalize(j + 1);
+        }
+        if (tol > 0) return SvdResult{};  // not certified within the budget
+        return rayleigh_ritz(max_blocks + 1, false);
+    }
+
+private:
+    MatrixView a_;
+    int k_, b_, s_ = 0, l_ = 0;
+    bool wide_ = true;
+    FloatMatrix at_;
+    std::vector<float> start_, q_, cq_, z_;
+
+    void gemm(char ta, char tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb,
+              float beta, float* C, int ldc) const {
+        blas::require().sgemm(&ta, &tb, &m, &n, &k, &alpha, A, &lda, B, &ldb, &beta, C, &ldc);
+    }
+
+    // y = C x for an s x b block.
+    void apply(const float* x, float* y) {
+        if (wide_) {
+            gemm('N', 'N', l_, b_, s_, 1.f, at_.data, at_.ld, x, s_, 0.f, z_.data(), l_);
+            gemm('T', 'N', s_, b_, l_, 1.f, at_.data, at_.ld, z_.data(), l_, 0.f, y, s_);
+        } else {
+            gemm('T', 'N', l_, b_, s_, 1.f, at_.data, at_.ld, x, s_, 0.f, z_.data(), l_);
+            gemm('N', 'N', s_, b_, l_, 1.f, at_.data, at_.ld, z_.data(), l_, 0.f, y, s_);
+        }
+    }
+
+    // Makes block j orthonormal and orthogonal to blocks 0..j-1 (two Gram-Schmidt passes, QR).
+    void orthonormalize(int j) {
+        const auto& L = blas::require();
+        const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
+        float* v = q_.data() + s * b * static_cast<size_t>(j);
+        const int d = j * b_;
+        std::vector<float> h(static_cast<size_t>(std::max(d, 1)) * b);
+        std::vector<float> tau(b);
+        for (int pass = 0; pass < 2; ++pass) {
+            for (int g = 0; g < 2 && d > 0; ++g) {
+                gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, v, s_, 0.f, h.data(), d);
+                gemm('N', 'N', s_, b_, d, -1.f, q_.data(), s_, h.data(), d, 1.f, v, s_);
+            }
+            int info = 0, lwork = -1;
+            float wq = 0;
+            L.sgeqrf(&s_, &b_, v, &s_, tau.data(), &wq, &lwork, &info);
+            lwork = std::max(1, static_cast<int>(wq));
+            std::vector<float> work(static_cast<size_t>(lwork));
+            L.sgeqrf(&s_, &b_, v, &s_, tau.data(), work.data(), &lwork, &info);
+            L.sorgqr(&s_, &b_, &b_, v, &s_, tau.data(), work.data(), &lwork, &info);
+            if (info != 0) throw std::runtime_error("LAPACK sorgqr failed");
+            // A second pass only matters when the block was (nearly) inside the span already, in
+            // which case the QR's directions are noise and must be re-orthogonalized.
+            if (d == 0) break;
+        }
+    }
+
+    SvdResult rayleigh_ritz(int blocks, bool certify) {
+        const size_t s = static_cast<size_t>(s_);
+        const int d = blocks * b_;
+        const size_t dd = static_cast<size_t>(d);
+        std::vector<float> tf(dd * dd);
+        gemm('T', 'N', d, d, s_, 1.f, q_.data(), s_, cq_.data(), s_, 0.f, tf.data(), d);
+        std::vector<double> t(dd * dd);
+        for (size_t c = 0; c < dd; ++c)
+            for (size_t r = 0; r <= c; ++r)
+                t[r + c * dd] = 0.5 * (static_cast<double>(tf[r + c * dd]) + static_cast<double>(tf[c + r * dd]));
+        const int k = std::min(k_, d);
+        std::vector<double> y(dd * static_cast<size_t>(k));
+        std::vector<double> theta = sym_eig_range(t.data(), d, d - k + 1, d, certify ? y.data() : nullptr);
+        SvdResult r;
+        r.method = certify ? "krylov" : "fast";
+        r.blocks = blocks;
+        r.error_bound = certify ? 0.0 : std::numeric_limits<double>::quiet_NaN();
+        if (certify) {
+            // Residuals ||CQ y - theta Q y|| for each Ritz pair.
+            std::vector<float> yf(y.begin(), y.end()), cx(s * static_cast<size_t>(k)), x(s * static_cast<size_t>(k));
+            gemm('N', 'N', s_, k, d, 1.f, cq_.data(), s_, yf.data(), d, 0.f, cx.data(), s_);
+            gemm('N', 'N', s_, k, d, 1.f, q_.data(), s_, yf.data(), d, 0.f, x.data(), s_);
+            for (int i = 0; i < k; ++i) {
+                double rn = 0;
+                const double th = theta[static_cast<size_t>(i)];
+                for (size_t p = 0; p < s; ++p) {
+                    const double e = cx[p + s * static_cast<size_t>(i)] - th * x[p + s * static_cast<size_t>(i)];
+                    rn += e * e;
+                }
+                const double bound = th > 0 ? std::sqrt(rn) / (2.0 * th) : std::numeric_limits<double>::infinity();
+                r.error_bound = std::max(r.error_bound, bound);
+            }
+        }
+        for (auto it = theta.rbegin(); it != theta.rend(); ++it) r.values.push_back(std::sqrt(std::max(0.0, *it)));
+        return r;
+    }
+};
+
+}  // namespace
+
+SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt, const std::atomic<bool>* cancel) {
+    if (k < 0) throw std::invalid_argument("k must be non-negative");
+    const size_t s = std::min(a.rows, a.cols);
+    k = static_cast<int>(std::min<size_t>(static_cast<size_t>(k), s));
+    if (k == 0) return SvdResult{{}, opt.method == SvdMethod::Exact ? "exact" : "fast", 0, 0};
+    const int block = k + std::max(0, opt.oversample);
+    if (opt.method == SvdMethod::Exact) return exact(a, k, cancel);
+    // A Krylov basis that would span a large part of the short side costs more than the exact method.
+    if (static_cast<size_t>(block) * 4 > s) return exact(a, k, cancel);
+    Krylov kr(a, k, block, opt.threads, opt.seed);
+    if (opt.method == SvdMethod::Fast) return kr.run(std::max(1, opt.krylov_blocks), 0.0, cancel);
+    const int max_blocks = static_cast<int>(std::min<size_t>(s / 2 / static_cast<size_t>(block), 60));
+    if (max_blocks >= 4) {
+        SvdResult r = kr.run(max_blocks, opt.tol, cancel);
+        if (!r.values.empty()) return r;
+    }
+    return exact(a, k, cancel);
+}
+
+}  // namespace wpf

@@ -1,0 +1,40 @@
+// Top-k singular values of a matrix view.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "matrix.hpp"
+
+namespace wpf {
+
+enum class SvdMethod {
+    Exact,  // Gram matrix of the short side in double + LAPACK dsyevr restricted to the top k
+    Fast,   // block Krylov subspace in float, a fixed number of blocks, no accuracy check
+    Auto,   // block Krylov grown until a residual bound certifies `tol`; exact when cheaper or uncertified
+};
+
+bool parse_svd_method(const std::string& name, SvdMethod& out);
+
+struct SvdOptions {
+    SvdMethod method = SvdMethod::Auto;
+    int oversample = 10;   // block size is k + oversample
+    int krylov_blocks = 8; // Fast: blocks after the start block (the "power iterations")
+    double tol = 1e-3;     // Auto: certified relative error of every returned value
+    int threads = 1;       // for decoding; BLAS threading is set by the caller
+    uint64_t seed = 0x5EED;
+};
+
+struct SvdResult {
+    std::vector<double> values;  // descending, min(k, rows, cols) of them
+    std::string method;          // "exact", "fast" or "krylov" (what Auto ended up using)
+    double error_bound = 0;      // certified relative bound (krylov); 0 for exact; NaN for fast
+    int blocks = 0;              // Krylov blocks used
+};
+
+// Throws std::domain_error if the matrix holds NaN or Inf. Checks `cancel` between BLAS calls.
+SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
+                              const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace wpf

@@ -1,0 +1,82 @@
+"""The engine's kernels on in-memory numpy arrays."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ._native import core
+
+_NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
+
+#: Singular-value methods: ``"exact"`` (Gram matrix in double + LAPACK, ~1e-12 relative),
+#: ``"fast"`` (fixed-size block Krylov, no accuracy check), ``"auto"`` (block Krylov grown until a
+#: residual bound certifies ``tol``; falls back to exact when that is cheaper or not certified).
+METHODS = ("auto", "exact", "fast")
+
+
+_RAW_DTYPES = {"bf16": ("BF16", np.uint16), "f8_e4m3": ("F8_E4M3", np.uint8), "f8_e5m2": ("F8_E5M2", np.uint8)}
+
+
+def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, int, int]:
+    a = np.asarray(a)
+    if dtype is not None:
+        if dtype.lower() not in _RAW_DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(_RAW_DTYPES)}")
+        name, raw = _RAW_DTYPES[dtype.lower()]
+        if a.dtype != raw:
+            raise TypeError(f"dtype={dtype!r} needs its raw bits as a {np.dtype(raw).name} array")
+    elif a.dtype in _NUMPY_DTYPES:
+        name = _NUMPY_DTYPES[a.dtype]
+    else:
+        raise TypeError(f"unsupported array dtype {a.dtype} (float16/32/64, or raw bits with dtype=)")
+    if a.ndim == 1:
+        a = a.reshape(1, -1)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 1-D or 2-D array, got shape {a.shape}")
+    a = np.ascontiguousarray(a)
+    return a, name, a.shape[0], a.shape[1]
+
+
+def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1) -> dict:
+    """Statistics of every element of ``a`` (1-D or 2-D), accumulated in double.
+
+    Returns a dict: ``count`` (finite elements), ``mean``, ``std`` (population), ``min``, ``max``,
+    ``skewness``, ``kurtosis`` (excess), ``nan`` and ``inf`` (counts; those are excluded from the
+    moments), ``m2`` (sum of squared deviations, for exact pooling). ``dtype="bf16"`` reads a
+    uint16 array as bfloat16 bits; ``"f8_e4m3"``/``"f8_e5m2"`` read uint8 arrays.
+    """
+    m, name, rows, cols = _as_matrix(a, dtype)
+    return core.matrix_stats(m, name, rows, cols, threads)
+
+
+def top_singular_values(
+    a: np.ndarray,
+    k: int,
+    method: str = "auto",
+    *,
+    dtype: Optional[str] = None,
+    tol: float = 1e-3,
+    oversample: int = 10,
+    krylov_blocks: int = 8,
+    threads: int = 1,
+    details: bool = False,
+):
+    """The ``k`` largest singular values of the 2-D matrix ``a``, descending, as float64.
+
+    Returns ``min(k, *a.shape)`` values. ``method``: see :data:`METHODS`. ``tol`` is the relative
+    error that ``"auto"`` certifies on every value; ``oversample`` widens the Krylov block
+    (k + oversample); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
+    ``details=True`` returns ``(values, info)`` where info holds the method used, the certified
+    ``error_bound`` (0 for exact, NaN for fast) and the Krylov ``blocks``.
+    Raises ValueError if ``a`` holds NaN or Inf.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if k < 0:
+        raise ValueError("k must be non-negative")
+    m, name, rows, cols = _as_matrix(a, dtype)
+    info = core.top_singular_values(m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads)
+    values = np.asarray(info.pop("values"), dtype=np.float64)
+    return (values, info) if details else values
