@@ -196,7 +196,7 @@ std::vector<JobResult> analyse(const std::vector<const SafetensorsFile*>& files,
     worker.join();
     if (stop) throw Cancelled();
     if (error) std::rethrow_exception(error);
-    if (on_progress) on_progress(snapshot());
+    if (on_progress && !on_progress(snapshot())) throw Cancelled();
     return std::move(runner.results());
 }
 

@@ -1,0 +1,112 @@
+"""Top-k singular values against LAPACK's full SVD."""
+
+import numpy as np
+import pytest
+
+import weightprint_fast as wf
+from conftest import bf16_bits_to_f64, f32_to_bf16_bits
+
+
+def with_spectrum(rng, m, n, s):
+    """An m x n matrix with the given singular values (random singular vectors)."""
+    u, _ = np.linalg.qr(rng.standard_normal((m, len(s))))
+    v, _ = np.linalg.qr(rng.standard_normal((n, len(s))))
+    return (u * s) @ v.T
+
+
+def exact_top(a, k):
+    return np.linalg.svd(np.asarray(a, dtype=np.float64), compute_uv=False)[:k]
+
+
+SHAPES = {"tall": (700, 300), "wide": (300, 700), "square": (500, 500)}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_exact_matches_lapack_on_gaussian(rng, shape):
+    a = rng.standard_normal(SHAPES[shape])
+    np.testing.assert_allclose(wf.top_singular_values(a, 16, "exact"), exact_top(a, 16), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_exact_matches_lapack_on_float32_input(rng, shape):
+    a = rng.standard_normal(SHAPES[shape]).astype(np.float32)
+    np.testing.assert_allclose(wf.top_singular_values(a, 16, "exact"), exact_top(a, 16), rtol=1e-6)
+
+
+def test_exact_matches_lapack_on_heavy_tailed_spectrum(rng):
+    s = 10.0 * np.arange(1, 301, dtype=np.float64) ** -1.5  # power law: s_16/s_1 ~ 0.016
+    a = with_spectrum(rng, 600, 400, s)
+    np.testing.assert_allclose(wf.top_singular_values(a, 16, "exact"), exact_top(a, 16), rtol=1e-6)
+
+
+def test_exact_on_rank_deficient_matrix_returns_zeros_past_the_rank(rng):
+    a = rng.standard_normal((400, 5)) @ rng.standard_normal((5, 300))
+    got = wf.top_singular_values(a, 8, "exact")
+    ref = exact_top(a, 8)
+    np.testing.assert_allclose(got[:5], ref[:5], rtol=1e-6)
+    assert np.all(np.abs(got[5:]) <= 1e-6 * ref[0])
+
+
+def test_k_larger_than_the_short_side_returns_all_values(rng):
+    a = rng.standard_normal((6, 40))
+    got = wf.top_singular_values(a, 16, "auto")
+    assert got.shape == (6,)
+    np.testing.assert_allclose(got, exact_top(a, 6), rtol=1e-6)
+
+
+def test_values_are_descending_float64(rng):
+    got = wf.top_singular_values(rng.standard_normal((100, 80)).astype(np.float32), 10)
+    assert got.dtype == np.float64
+    assert np.all(np.diff(got) <= 0)
+
+
+@pytest.mark.parametrize("spectrum", ["gaussian", "power_law"])
+def test_auto_meets_its_certified_tolerance(rng, spectrum):
+    m, n = 1200, 900
+    if spectrum == "gaussian":
+        a = rng.standard_normal((m, n)).astype(np.float32)
+    else:
+        a = with_spectrum(rng, m, n, np.arange(1, 901, dtype=np.float64) ** -0.8).astype(np.float32)
+    got, info = wf.top_singular_values(a, 16, "auto", details=True)
+    err = np.max(np.abs(got - exact_top(a, 16)) / exact_top(a, 16))
+    assert info["method"] in ("krylov", "exact")
+    assert err <= 1e-3
+    assert err <= max(info["error_bound"], 1e-9)
+
+
+def test_auto_uses_krylov_on_large_matrices(rng):
+    a = rng.standard_normal((1500, 1500)).astype(np.float32)
+    _, info = wf.top_singular_values(a, 16, "auto", details=True)
+    assert info["method"] == "krylov"
+    assert 0 < info["error_bound"] <= 1e-3
+
+
+def test_fast_is_within_its_documented_bound_on_a_power_law_spectrum(rng):
+    # Documented: fast (8 Krylov blocks, oversample 10) is within 1e-4 on decaying spectra.
+    a = with_spectrum(rng, 1200, 1000, np.arange(1, 1001, dtype=np.float64) ** -1.0).astype(np.float32)
+    got = wf.top_singular_values(a, 16, "fast")
+    np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-4)
+
+
+def test_fast_is_within_its_documented_bound_on_a_flat_spectrum(rng):
+    # Documented: on Gaussian (flat) spectra fast is within 1e-2; use auto when that is too loose.
+    a = rng.standard_normal((1500, 1200)).astype(np.float32)
+    np.testing.assert_allclose(wf.top_singular_values(a, 16, "fast"), exact_top(a, 16), rtol=1e-2)
+
+
+def test_bf16_input_matches_lapack_on_decoded_values(rng):
+    bits = f32_to_bf16_bits(rng.standard_normal((300, 200)).astype(np.float32))
+    got = wf.top_singular_values(bits, 8, "exact", dtype="bf16")
+    np.testing.assert_allclose(got, exact_top(bf16_bits_to_f64(bits), 8), rtol=1e-6)
+
+
+def test_nan_in_matrix_raises_value_error(rng):
+    a = rng.standard_normal((50, 40))
+    a[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        wf.top_singular_values(a, 4, "exact")
+
+
+def test_unknown_method_raises_value_error(rng):
+    with pytest.raises(ValueError, match="unknown method"):
+        wf.top_singular_values(rng.standard_normal((4, 4)), 2, "magic")
