@@ -114,6 +114,8 @@ py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files,
         j.row_stride = t[5].cast<size_t>();
         j.stats = t[6].cast<bool>();
         j.k = t[7].cast<int>();
+        j.group_rows = t[8].cast<size_t>();
+        j.group_stride = t[9].cast<size_t>();
         js.push_back(std::move(j));
     }
     std::vector<const SafetensorsFile*> fs;

@@ -1,5 +1,6 @@
 // A read-only view of a 2-D block of encoded elements: a whole tensor, a row range of a fused
-// projection, a column range of a transposed one, or one expert of a stacked MoE tensor.
+// projection, a column range of a transposed one, one expert of a stacked MoE tensor, or rows
+// gathered from per-head groups (GPT-NeoX's interleaved query_key_value).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -13,14 +14,20 @@ struct MatrixView {
     DType dtype = DType::F32;
     size_t rows = 0;
     size_t cols = 0;
-    size_t row_stride = 0;  // elements between the starts of consecutive rows (>= cols)
+    size_t row_stride = 0;    // elements between the starts of consecutive rows (>= cols)
+    size_t group_rows = 0;    // rows come in groups of this many (0: one group of all rows)
+    size_t group_stride = 0;  // elements between the starts of consecutive groups
 
-    const uint8_t* row(size_t i) const { return data + i * row_stride * dtype_size(dtype); }
-    size_t size() const { return rows * cols; }
-    bool contiguous() const { return row_stride == cols || rows <= 1; }
-    MatrixView row_range(size_t begin, size_t end) const {
-        return MatrixView{row(begin), dtype, end - begin, cols, row_stride};
+    // Element offset of row i from `data`.
+    size_t row_offset(size_t i) const {
+        if (group_rows == 0 || group_rows >= rows) return i * row_stride;
+        return (i / group_rows) * group_stride + (i % group_rows) * row_stride;
     }
+    const uint8_t* row(size_t i) const { return data + row_offset(i) * dtype_size(dtype); }
+    size_t size() const { return rows * cols; }
+    bool single_group() const { return group_rows == 0 || group_rows >= rows; }
+    // Elements from `data` to one past the last element of the view.
+    size_t extent() const { return rows == 0 || cols == 0 ? 0 : row_offset(rows - 1) + cols; }
 };
 
 }  // namespace wpf

@@ -21,14 +21,22 @@ MatrixView job_view(const SafetensorsFile& file, const Job& job) {
     };
     if (!is_float(t.dtype)) fail(std::string("dtype ") + dtype_name(t.dtype) + " is not analysed");
     if (job.cols > job.row_stride && job.rows > 1) fail("window row stride is smaller than its width");
-    if (job.rows > 0 && job.cols > 0) {
-        const uint64_t last = job.offset + (static_cast<uint64_t>(job.rows) - 1) * job.row_stride + job.cols;
-        if (job.offset > t.numel || last > t.numel || last < job.offset)
-            fail("window [offset " + std::to_string(job.offset) + ", " + std::to_string(job.rows) + " x " +
-                 std::to_string(job.cols) + "] lies outside the tensor's " + std::to_string(t.numel) + " elements");
-    }
-    return MatrixView{file.tensor_data(t) + job.offset * dtype_size(t.dtype), t.dtype, job.rows, job.cols,
-                      std::max(job.row_stride, job.cols)};
+    const bool grouped = job.group_rows > 0 && job.group_rows < job.rows;
+    if (grouped && job.group_stride < job.group_rows * job.row_stride) fail("window groups overlap");
+    // Bound every quantity before multiplying, so that the offset arithmetic cannot wrap.
+    const uint64_t limit = t.numel;
+    if (job.offset > limit || job.rows > limit || job.cols > limit || job.row_stride > limit || job.group_stride > limit)
+        fail("window lies outside the tensor's " + std::to_string(t.numel) + " elements");
+    MatrixView v{file.tensor_data(t) + job.offset * dtype_size(t.dtype), t.dtype, job.rows, job.cols,
+                 std::max(job.row_stride, job.cols), grouped ? job.group_rows : 0, grouped ? job.group_stride : 0};
+    using u128 = unsigned __int128;
+    const size_t last = job.rows ? job.rows - 1 : 0;
+    const u128 last_row = grouped ? u128(last / job.group_rows) * job.group_stride + u128(last % job.group_rows) * v.row_stride
+                                  : u128(last) * v.row_stride;
+    if (job.rows > 0 && job.cols > 0 && u128(job.offset) + last_row + job.cols > limit)
+        fail("window [offset " + std::to_string(job.offset) + ", " + std::to_string(job.rows) + " x " +
+             std::to_string(job.cols) + "] lies outside the tensor's " + std::to_string(t.numel) + " elements");
+    return v;
 }
 
 namespace {
@@ -40,7 +48,7 @@ struct Span {
 Span job_span(const SafetensorsFile& f, const MatrixView& v) {
     if (v.rows == 0 || v.cols == 0) return {};
     const uint64_t start = static_cast<uint64_t>(v.data - f.map().data());
-    const uint64_t len = ((v.rows - 1) * v.row_stride + v.cols) * dtype_size(v.dtype);
+    const uint64_t len = v.extent() * dtype_size(v.dtype);
     return {start, len};
 }
 

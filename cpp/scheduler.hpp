@@ -16,6 +16,7 @@ struct Job {
     std::string tensor;
     uint64_t offset = 0;     // first element of the window inside the tensor
     size_t rows = 0, cols = 0, row_stride = 0;
+    size_t group_rows = 0, group_stride = 0;  // see MatrixView
     bool stats = true;
     int k = 0;               // singular values wanted; 0 for none
 };

@@ -121,7 +121,7 @@ struct FloatMatrix {
 
 FloatMatrix as_float(const MatrixView& a, int threads) {
     FloatMatrix f;
-    if (a.dtype == DType::F32 && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
+    if (a.dtype == DType::F32 && a.single_group() && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
         f.data = reinterpret_cast<const float*>(a.data);
         f.ld = to_int(std::max<size_t>(a.row_stride, 1));
         bool ok = true;

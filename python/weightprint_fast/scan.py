@@ -21,7 +21,8 @@ class Window:
     """A 2-D block of one tensor, in elements: rows x cols starting at ``offset``.
 
     Fused projections are analysed as row ranges (or, for transposed storage, column ranges via
-    ``row_stride``) of their tensor, without copying.
+    ``row_stride``) of their tensor, without copying. Rows may come in groups of ``group_rows``
+    whose starts are ``group_stride`` elements apart (per-head interleaved fused QKV).
     """
 
     tensor: TensorEntry
@@ -31,6 +32,8 @@ class Window:
     row_stride: int = 0  # 0: equal to cols
     stats: bool = True
     k: int = 0  # singular values wanted
+    group_rows: int = 0  # 0: one group
+    group_stride: int = 0
 
 
 @dataclass
@@ -70,7 +73,8 @@ def analyse(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     jobs = [
-        (w.tensor.shard, w.tensor.name, w.offset, w.rows, w.cols, w.row_stride or w.cols, w.stats, w.k)
+        (w.tensor.shard, w.tensor.name, w.offset, w.rows, w.cols, w.row_stride or w.cols, w.stats, w.k,
+         w.group_rows, w.group_stride)
         for w in windows
     ]
     raw = core.analyse(
