@@ -1,4 +1,5 @@
 // Python bindings: the only file that knows about Python. Every engine call runs without the GIL.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -183,7 +184,23 @@ PYBIND11_MODULE(_core, m) {
              py::arg("path"))
         .def_property_readonly("path", &SafetensorsFile::path)
         .def_property_readonly("tensors", &tensor_list)
-        .def_property_readonly("metadata", &SafetensorsFile::metadata);
+        .def_property_readonly("metadata", &SafetensorsFile::metadata)
+        .def(
+            "read",
+            [](const SafetensorsFile& f, const std::string& name) {
+                const TensorInfo& t = f.tensor(name);
+                if (!is_float(t.dtype))
+                    throw py::value_error(f.path() + ": tensor '" + name + "' has non-float dtype " + dtype_name(t.dtype));
+                std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
+                py::array_t<double> out(shape);
+                double* dst = out.mutable_data();
+                {
+                    py::gil_scoped_release nogil;
+                    decode(t.dtype, f.tensor_data(t), t.numel, dst);
+                }
+                return out;
+            },
+            py::arg("name"), "A float tensor decoded to a float64 array (meant for small tensors).");
 
     m.def(
         "matrix_stats",

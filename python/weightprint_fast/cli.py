@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from . import __version__
+from . import __version__  # noqa: F401
 from ._native import WeightprintFormatError
 from .safetensors_files import open_shards
 

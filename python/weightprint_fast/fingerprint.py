@@ -1,0 +1,224 @@
+"""The Fingerprint of a checkpoint: both vectors, their companions, and how they were made."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+import numpy as np
+
+from .naming import TYPE_ORDER
+from .sources import MatrixRecord, read_checkpoint
+from .vectors import clustering, normalize, pool_moments
+
+SCHEMA = 1
+FORMAT = "weightprint-fast/fingerprint"
+
+
+class FingerprintFileError(ValueError):
+    """A saved fingerprint is damaged, or from a newer schema than this version reads."""
+
+
+@dataclass
+class Fingerprint:
+    """Fingerprint of one checkpoint. Arrays follow ``types`` order (a subset of q, k, v, o, gate,
+    up, down, those the model has).
+
+    - ``std_vector`` (T,): pooled population std per type, normalized (``meta["settings"]["normalize"]``).
+    - ``type_stats``: per type, the pooled count, mean, std (unnormalized), min, max, skewness,
+      excess kurtosis.
+    - ``layer_std`` (L, T): std of each type in each layer; NaN where absent.
+    - ``singular_values`` (L, T, top_k): top singular values per matrix (zero past a matrix's
+      rank, NaN where the type is absent or undefined).
+    - ``clustering_vector`` (T,): mean canonical K-Means label per type / (K - 1), in [0, 1].
+    - ``cluster_labels`` (L, T): canonical labels, -1 where absent.
+    - ``coclustering`` (T, T): fraction of layers in which two types share a cluster.
+    - ``meta``: source, format, architecture, layers, parameters, dtypes, settings, version,
+      elapsed seconds, and per-matrix problems (``issues``).
+    """
+
+    types: list[str]
+    std_vector: np.ndarray
+    type_stats: dict[str, dict]
+    layer_std: np.ndarray
+    singular_values: np.ndarray
+    clustering_vector: np.ndarray
+    cluster_labels: np.ndarray
+    coclustering: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or Path(str(self.meta.get("source", "?"))).name)
+
+    @property
+    def layers(self) -> int:
+        return int(self.layer_std.shape[0])
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "schema": SCHEMA,
+            "types": list(self.types),
+            "std_vector": _encode(self.std_vector),
+            "type_stats": {t: {k: _encode(v) for k, v in s.items()} for t, s in self.type_stats.items()},
+            "layer_std": _encode(self.layer_std),
+            "singular_values": _encode(self.singular_values),
+            "clustering_vector": _encode(self.clustering_vector),
+            "cluster_labels": self.cluster_labels.tolist(),
+            "coclustering": _encode(self.coclustering),
+            "meta": self.meta,
+        }
+
+    def save(self, path: Union[str, Path]) -> None:
+        """Writes one versioned JSON file; floats are written exactly (round-trip)."""
+        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Union[str, Path]) -> "Fingerprint":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise FingerprintFileError(f"{path}: not a fingerprint file (damaged JSON: {e})") from e
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str = "fingerprint") -> "Fingerprint":
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise FingerprintFileError(f"{where}: not a weightprint-fast fingerprint")
+        schema = data.get("schema")
+        if not isinstance(schema, int) or schema > SCHEMA:
+            raise FingerprintFileError(
+                f"{where}: fingerprint schema {schema} is newer than this version reads ({SCHEMA}); upgrade weightprint-fast"
+            )
+        try:
+            types = [str(t) for t in data["types"]]
+            fp = cls(
+                types=types,
+                std_vector=_decode(data["std_vector"]),
+                type_stats={t: {k: (v if v is not None else math.nan) for k, v in s.items()}
+                            for t, s in data["type_stats"].items()},
+                layer_std=_decode(data["layer_std"]).reshape(-1, len(types)),
+                singular_values=_decode(data["singular_values"]).reshape(-1, len(types), data["meta"]["settings"]["top_k"]),
+                clustering_vector=_decode(data["clustering_vector"]),
+                cluster_labels=np.asarray(data["cluster_labels"], dtype=np.int64).reshape(-1, len(types)),
+                coclustering=_decode(data["coclustering"]).reshape(len(types), len(types)),
+                meta=dict(data["meta"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise FingerprintFileError(f"{where}: damaged fingerprint ({type(e).__name__}: {e})") from e
+        if fp.std_vector.shape != (len(types),) or fp.clustering_vector.shape != (len(types),):
+            raise FingerprintFileError(f"{where}: damaged fingerprint (vector lengths do not match types)")
+        return fp
+
+
+def _encode(x):
+    """NaN-safe JSON: arrays as nested lists with null for NaN."""
+    if isinstance(x, np.ndarray):
+        return [_encode(v) for v in x] if x.ndim > 1 else [None if math.isnan(v) else float(v) for v in x.tolist()]
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x
+
+
+def _decode(x) -> np.ndarray:
+    return np.array(x, dtype=np.float64) if not _has_none(x) else np.array(_nan(x), dtype=np.float64)
+
+
+def _has_none(x) -> bool:
+    return any(_has_none(v) for v in x) if isinstance(x, list) else x is None
+
+
+def _nan(x):
+    return [_nan(v) for v in x] if isinstance(x, list) else (math.nan if x is None else x)
+
+
+def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize_how: str, feature: str) -> dict:
+    """The fingerprint's arrays from per-matrix records."""
+    types = [t for t in TYPE_ORDER if any(r.type == t for r in records)]
+    layers = max(r.layer for r in records) + 1
+    col = {t: i for i, t in enumerate(types)}
+    by_cell: dict[tuple[int, int], list[MatrixRecord]] = {}
+    for r in records:
+        by_cell.setdefault((r.layer, col[r.type]), []).append(r)
+    layer_std = np.full((layers, len(types)), np.nan)
+    sv = np.full((layers, len(types), top_k), np.nan)
+    for (layer, t), rs in by_cell.items():
+        layer_std[layer, t] = pool_moments([r.stats for r in rs])["std"]
+        vals = [r.singular_values for r in rs if r.singular_values is not None]
+        if len(vals) == len(rs):
+            # A matrix smaller than top_k has exactly that many non-zero singular values; MoE
+            # experts of one (layer, type) are averaged into one sample.
+            padded = np.zeros((len(vals), top_k))
+            for i, v in enumerate(vals):
+                padded[i, : len(v)] = v[:top_k]
+            sv[layer, t] = padded.mean(axis=0)
+    type_stats = {t: pool_moments([r.stats for r in records if r.type == t]) for t in types}
+    std = np.array([type_stats[t]["std"] for t in types])
+    cv, labels, co, k_used = clustering(sv, n_clusters, feature)
+    return dict(types=types, std_vector=normalize(std, normalize_how), type_stats=type_stats, layer_std=layer_std,
+                singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used)
+
+
+def fingerprint(
+    path: Union[str, Path],
+    *,
+    top_k: int = 16,
+    n_clusters: int = 4,
+    normalize: str = "max",
+    feature: str = "raw",
+    threads: Optional[int] = None,
+    method: str = "auto",
+    nonfinite: str = "exclude",
+    name_patterns: Optional[Mapping[str, str]] = None,
+    progress: bool = True,
+) -> Fingerprint:
+    """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file, or
+    a PEFT LoRA adapter directory.
+
+    ``top_k``: singular values per matrix (the CV's features); ``n_clusters``: K of K-Means;
+    ``normalize``: SD-vector normalization (max, l2, sum, none); ``feature``: CV features (raw,
+    log, unit); ``method``: singular-value method (auto, exact, fast); ``nonfinite``: what a
+    matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in the SD vector, it is
+    left out of the CV, and it is listed in ``meta["issues"]``) or ``"refuse"`` (ValueError).
+    """
+    from . import __version__
+
+    if nonfinite not in ("exclude", "refuse"):
+        raise ValueError("nonfinite must be 'exclude' or 'refuse'")
+    if top_k < 1 or n_clusters < 1:
+        raise ValueError("top_k and n_clusters must be positive")
+    start = time.perf_counter()
+    records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method,
+                                    name_patterns=name_patterns, progress=progress)
+    issues = [
+        {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.stats["nan"], "inf": r.stats["inf"]}
+        for r in records if r.stats["nan"] or r.stats["inf"]
+    ]
+    if issues and nonfinite == "refuse":
+        first = issues[0]
+        raise ValueError(f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
+                         f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest")
+    arrays = build(records, top_k=top_k, n_clusters=n_clusters, normalize_how=normalize, feature=feature)
+    k_used = arrays.pop("k_used")
+    meta = {
+        "source": info.source,
+        "format": info.format,
+        "architecture": info.architecture,
+        "naming": info.families,
+        "layers": int(arrays["layer_std"].shape[0]),
+        "matrices": len(records),
+        "parameters": info.parameters,
+        "dtypes": info.dtypes,
+        "settings": {"top_k": top_k, "n_clusters": n_clusters, "clusters_used": k_used, "normalize": normalize,
+                     "feature": feature, "method": method, "nonfinite": nonfinite},
+        "issues": issues,
+        "version": __version__,
+        "elapsed_seconds": time.perf_counter() - start,
+        **info.extra,
+    }
+    return Fingerprint(meta=meta, **arrays)

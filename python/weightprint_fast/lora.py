@@ -1,0 +1,107 @@
+"""PEFT LoRA adapters, fingerprinted through their deltas dW = scale * B @ A without forming them.
+
+For A (r x n) and B (m x r): sum(dW) = scale (1^T B)(A 1) and sum(dW^2) = scale^2
+trace((B^T B)(A A^T)) give the exact mean and std in O((m + n) r^2); the singular values of dW
+are those of the r x r matrix R_B R_A^T (QR of B and of A^T), times scale. Skewness, kurtosis,
+minimum and maximum would need the dense delta and are reported as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ._native import WeightprintFormatError, core
+from .naming import map_tensors
+from .sources import MatrixRecord, SourceInfo, part_indices
+
+ADAPTER_CONFIG = "adapter_config.json"
+_LORA_NAME = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(?:\.[^.]+)?\.weight$")
+
+
+def is_adapter(path: Path) -> bool:
+    return path.is_dir() and (path / ADAPTER_CONFIG).is_file()
+
+
+def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> dict:
+    """Count, mean, std and m2 of scale * b @ a, exactly, without forming it."""
+    m, n = b.shape[0], a.shape[1]
+    count = m * n
+    total = scale * float(b.sum(axis=0) @ a.sum(axis=1))
+    sumsq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
+    m2 = max(0.0, sumsq - total * total / count)
+    nan = float("nan")
+    return {"count": count, "mean": total / count, "std": math.sqrt(m2 / count), "m2": m2,
+            "min": nan, "max": nan, "skewness": nan, "kurtosis": nan, "nan": 0, "inf": 0}
+
+
+def delta_singular_values(a: np.ndarray, b: np.ndarray, scale: float, k: int) -> np.ndarray:
+    """Top-k singular values of scale * b @ a (descending), exactly, from two thin QRs."""
+    rb = np.linalg.qr(b, mode="r")
+    ra = np.linalg.qr(a.T, mode="r")
+    s = np.linalg.svd(rb @ ra.T, compute_uv=False) * abs(scale)
+    return s[: min(k, b.shape[0], a.shape[1])]
+
+
+def _scale(config: Mapping, module: str, rank: int) -> float:
+    alpha = config.get("lora_alpha", rank)
+    for pattern, value in (config.get("alpha_pattern") or {}).items():
+        if re.search(pattern, module):
+            alpha = value
+    return float(alpha) / (math.sqrt(rank) if config.get("use_rslora") else rank)
+
+
+def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, str]] = None,
+                 base_config: Optional[Mapping] = None) -> tuple[list, SourceInfo]:
+    """Records of every LoRA-adapted projection of a PEFT adapter directory."""
+    try:
+        config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightprintFormatError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e}") from e
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise WeightprintFormatError(f"{path}: no adapter_model.safetensors (only safetensors adapters are read)")
+    f = core.SafetensorsFile(str(weights))
+    pairs: dict[str, dict[str, str]] = {}
+    for t in f.tensors:
+        m = _LORA_NAME.match(t["name"])
+        if m:
+            pairs.setdefault(m["module"], {})[m["which"]] = t["name"]
+    incomplete = [mod for mod, ab in pairs.items() if len(ab) != 2]
+    if incomplete:
+        raise WeightprintFormatError(f"{weights}: module '{incomplete[0]}' has lora_A or lora_B but not both")
+    if not pairs:
+        raise WeightprintFormatError(f"{weights}: no lora_A/lora_B tensors found")
+    transposed = bool(config.get("fan_in_fan_out"))
+    factors, shapes = {}, []
+    for module, ab in pairs.items():
+        a, b = f.read(ab["A"]), f.read(ab["B"])
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
+            raise WeightprintFormatError(f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain")
+        name = module.removeprefix("base_model.model.") + ".weight"
+        factors[name] = (a, b, _scale(config, module, a.shape[0]))
+        shapes.append((name, (a.shape[1], b.shape[0]) if transposed else (b.shape[0], a.shape[1])))
+    mapped = map_tensors(shapes, base_config or {}, name_patterns)
+    records = []
+    for mt in mapped:
+        a, b, scale = factors[mt.name]
+        for part in mt.parts:
+            rows, cols = part_indices(part, mt.shape)
+            # dW is stored (out x in); a transposed (Conv1D) part's rows are dW's columns.
+            out_idx, in_idx = (cols, rows) if part.transposed else (rows, cols)
+            bs, as_ = b[out_idx], a[:, in_idx]
+            records.append(MatrixRecord(
+                part.layer, part.type, mt.name, (len(out_idx), len(in_idx)),
+                delta_moments(as_, bs, scale), delta_singular_values(as_, bs, scale, top_k), None, part.expert,
+            ))
+    info = SourceInfo(
+        str(path), "lora", str(config.get("base_model_name_or_path") or "lora"), sorted({m.family for m in mapped}),
+        sum(math.prod(t["shape"]) for t in f.tensors), {t["dtype"]: 1 for t in f.tensors},
+        {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
+    )
+    return records, info

@@ -1,0 +1,205 @@
+"""Reading a checkpoint into per-matrix measurements: safetensors, GGUF and PEFT LoRA adapters.
+
+Whatever the source, the result is a list of :class:`MatrixRecord` (one per projection matrix:
+its layer, type, moments and top singular values) plus a description of the source. The
+vectors are computed from these records alone (see ``vectors.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+from ._native import WeightprintFormatError
+from .kernels import matrix_stats, top_singular_values
+from .naming import MappedTensor, Part, map_tensors
+from .safetensors_files import PathLike, open_shards
+from .scan import Window, analyse, progress_bar, usable_cores
+
+
+@dataclass
+class MatrixRecord:
+    """Measurements of one projection matrix. ``stats`` as :func:`matrix_stats` returns them."""
+
+    layer: int
+    type: str
+    tensor: str
+    shape: tuple[int, int]
+    stats: dict
+    singular_values: Optional[np.ndarray]  # descending, up to top_k values
+    error: Optional[str] = None  # why singular values are missing
+    expert: Optional[int] = None
+
+
+@dataclass
+class SourceInfo:
+    source: str
+    format: str  # "safetensors", "gguf" or "lora"
+    architecture: str
+    families: list[str]
+    parameters: int  # elements in all tensors of the checkpoint
+    dtypes: dict[str, int] = field(default_factory=dict)  # dtype -> number of tensors
+    extra: dict = field(default_factory=dict)
+
+
+def read_config(path: Path) -> dict:
+    """config.json beside the weights (in the directory, or beside a single file), else {}."""
+    d = path if path.is_dir() else path.parent
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        return {}
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightprintFormatError(f"{cfg}: cannot read config: {e}") from e
+    return data if isinstance(data, dict) else {}
+
+
+def _architecture(config: Mapping, families: list[str]) -> str:
+    arch = config.get("model_type") or config.get("general.architecture")
+    if arch:
+        return str(arch)
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs:
+        return str(archs[0])
+    return families[0] if families else "unknown"
+
+
+def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices, in the stored tensor, of one part's matrix."""
+    n_rows = part.rows if part.rows is not None else shape[0] - part.row_start
+    n_cols = part.cols if part.cols is not None else shape[1] - part.col_start
+    i = np.arange(n_rows)
+    if part.group_rows:
+        rows = part.row_start + (i // part.group_rows) * part.group_stride + i % part.group_rows
+    else:
+        rows = part.row_start + i
+    return rows, part.col_start + np.arange(n_cols)
+
+
+def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
+    r, c = mt.shape[-2:]
+    rows = part.rows if part.rows is not None else r - part.row_start
+    cols = part.cols if part.cols is not None else c - part.col_start
+    offset = (part.expert or 0) * r * c + part.row_start * c + part.col_start
+    return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
+                  group_rows=part.group_rows, group_stride=part.group_stride * c)
+
+
+ProgressFactory = Optional[Callable[[str], object]]
+
+
+def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str,
+                     name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
+    shards = open_shards(path)
+    config = read_config(path)
+    by_name = {t.name: t for t in shards.tensors}
+    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in _FLOAT], config, name_patterns)
+    windows, owners = [], []
+    for mt in mapped:
+        for part in mt.parts:
+            windows.append(_window(mt, part, by_name[mt.name], top_k))
+            owners.append((mt, part))
+    bar = progress_bar("fingerprint") if progress else None
+    try:
+        results = analyse(shards, windows, threads=threads, method=method, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    records = [
+        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.stats, r.singular_values, r.error, part.expert)
+        for (mt, part), w, r in zip(owners, windows, results)
+    ]
+    families = sorted({mt.family for mt in mapped})
+    dtypes: dict[str, int] = {}
+    for t in shards.tensors:
+        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
+    info = SourceInfo(str(path), "safetensors", _architecture(config, families), families,
+                      sum(math.prod(t.shape) for t in shards.tensors), dtypes,
+                      {"shards": len(shards.paths)})
+    return records, info
+
+
+_FLOAT = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
+
+
+def _measure_dense(a: np.ndarray, top_k: int, method: str, threads: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
+    stats = matrix_stats(a, threads=threads)
+    if stats["nan"] or stats["inf"]:
+        return stats, None, "matrix holds NaN or Inf values; singular values are undefined"
+    return stats, top_singular_values(a, top_k, method, threads=threads), None
+
+
+def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
+              name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
+    try:
+        import gguf
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("reading GGUF needs the 'gguf' package: pip install 'weightprint-fast[gguf]'") from e
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except (ValueError, OSError, IndexError, KeyError) as e:
+        raise WeightprintFormatError(f"{path}: not a readable GGUF file: {e}") from e
+    meta = {}
+    for key, f in reader.fields.items():
+        if f.types and f.types[0] in (gguf.GGUFValueType.STRING,):
+            meta[key] = bytes(f.parts[f.data[0]]).decode("utf-8", "replace")
+        elif len(f.data) == 1 and f.types and f.types[0] != gguf.GGUFValueType.ARRAY:
+            meta[key] = f.parts[f.data[0]].tolist()[0]
+    arch = meta.get("general.architecture", "unknown")
+    config = {k[len(arch) + 1:]: v for k, v in meta.items() if k.startswith(arch + ".")}
+    config["general.architecture"] = arch
+    tensors = {t.name: t for t in reader.tensors}
+    # GGUF lists dimensions fastest-first; numpy order is the reverse.
+    shapes = [(t.name, tuple(int(x) for x in reversed(t.shape.tolist()))) for t in reader.tensors]
+    mapped = map_tensors(shapes, config, name_patterns)
+    threads = threads or usable_cores()
+    records = []
+    iterator = mapped
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(mapped, desc="fingerprint", unit="tensor", leave=False)
+    for mt in iterator:
+        t = tensors[mt.name]
+        try:
+            data = gguf.quants.dequantize(t.data, t.tensor_type)
+        except NotImplementedError as e:
+            raise WeightprintFormatError(
+                f"{path}: tensor '{mt.name}': unsupported quantization {t.tensor_type.name}"
+            ) from e
+        data = np.asarray(data, dtype=np.float32).reshape(mt.shape)
+        for part in mt.parts:
+            a = data[part.expert] if part.expert is not None else data
+            rows, cols = part_indices(part, a.shape)
+            sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
+            stats, sv, err = _measure_dense(sub, top_k, method, threads)
+            records.append(MatrixRecord(part.layer, part.type, mt.name, sub.shape, stats, sv, err, part.expert))
+    qtypes: dict[str, int] = {}
+    for t in reader.tensors:
+        qtypes[t.tensor_type.name] = qtypes.get(t.tensor_type.name, 0) + 1
+    info = SourceInfo(str(path), "gguf", arch, sorted({m.family for m in mapped}),
+                      sum(int(t.n_elements) for t in reader.tensors), qtypes,
+                      {"name": meta.get("general.name")})
+    return records, info
+
+
+def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], method: str,
+                    name_patterns: Optional[Mapping[str, str]] = None,
+                    progress: bool = False) -> tuple[list, SourceInfo]:
+    """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
+    from .lora import is_adapter, read_adapter
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    if is_adapter(p):
+        return read_adapter(p, top_k, name_patterns)
+    if p.suffix.lower() == ".gguf":
+        return read_gguf(p, top_k, threads, method, name_patterns, progress)
+    return read_safetensors(p, top_k, threads, method, name_patterns, progress)
