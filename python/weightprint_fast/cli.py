@@ -1,63 +1,218 @@
-"""The ``weightprint`` command line."""
+"""The ``weightprint`` command line.
+
+Exit status: 0 success (for ``compare``: related), 2 usage or input error, 3 unrelated,
+4 undetermined, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__  # noqa: F401
+from . import __version__
 from ._native import WeightprintFormatError
 from .safetensors_files import open_shards
 
-EXIT_USAGE = 2
+EXIT_OK, EXIT_USAGE, EXIT_UNRELATED, EXIT_UNDETERMINED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+def _fingerprint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fingerprint settings")
+    g.add_argument("--top-k", type=int, default=16, help="singular values per matrix (default 16)")
+    g.add_argument("--clusters", type=int, default=4, help="K of K-Means (default 4)")
+    g.add_argument("--normalize", default="max", choices=("max", "l2", "sum", "none"), help="SD-vector normalization")
+    g.add_argument("--feature", default="raw", choices=("raw", "log", "unit"), help="Clustering-Vector features")
+    g.add_argument("--method", default="auto", choices=("auto", "exact", "fast"), help="singular-value method")
+    g.add_argument("--threads", type=int, default=None, help="engine threads (default: usable cores)")
+    g.add_argument("--nonfinite", default="exclude", choices=("exclude", "refuse"),
+                   help="matrices with NaN/Inf: left out of the CV and reported, or refused")
+    g.add_argument("--name-map", type=Path, default=None,
+                   help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes")
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    patterns = None
+    if args.name_map is not None:
+        patterns = json.loads(args.name_map.read_text())
+    return dict(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
+                method=args.method, threads=args.threads, nonfinite=args.nonfinite, name_patterns=patterns,
+                progress=not args.quiet)
+
+
+def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list:
+    from .compare import as_fingerprint
+
+    return [as_fingerprint(p, **_settings(args)) for p in paths]
+
+
+def _output_path(out: Optional[Path], fp, many: bool) -> Optional[Path]:
+    if out is None:
+        return None
+    if out.suffix == ".json" and not many:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{fp.name}.fingerprint.json"
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from .report import fingerprint_table
+
+    fps = _load_all(args.paths, args)
+    for fp in fps:
+        target = _output_path(args.output, fp, len(fps) > 1)
+        if target is not None:
+            fp.save(target)
+            if not args.quiet:
+                print(f"wrote {target}", file=sys.stderr)
+    if args.json:
+        json.dump([fp.to_dict() for fp in fps] if len(fps) > 1 else fps[0].to_dict(), sys.stdout)
+        print()
+    else:
+        print("\n\n".join(fingerprint_table(fp) for fp in fps))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, compare_many
+    from .report import comparison_table, matrix_table
+
+    fps = _load_all(args.models, args)
+    first = [compare(fps[0], fp) for fp in fps[1:]]
+    if args.json:
+        out: dict = {"comparisons": [c.to_dict() for c in first]}
+        if len(fps) > 2:
+            cm = compare_many(fps)
+            out["names"] = cm.names
+            out["families"] = cm.families
+            out["signals"] = {k: [[None if v != v else float(v) for v in row] for row in m] for k, m in cm.signals.items()}
+            out["verdicts"] = cm.verdicts
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        print(comparison_table(first))
+        for c in first:
+            print(f"{c.a} vs {c.b}: {c.verdict} ({c.reason})")
+        if len(fps) > 2:
+            print()
+            print(matrix_table(compare_many(fps)))
+    # Status: the first model against the others.
+    if any(c.related for c in first):
+        return EXIT_OK
+    if any(c.verdict == "undetermined" for c in first):
+        return EXIT_UNDETERMINED
+    return EXIT_UNRELATED
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .report import plot
+
+    path = plot(_load_all(args.models, args), args.output)
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from .report import table
+
     shards = open_shards(args.path)
-    rows = [
-        {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
-        for t in shards.tensors
-    ]
+    rows = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
+            for t in shards.tensors]
     if args.json:
         json.dump({"shards": [str(p) for p in shards.paths], "tensors": rows}, sys.stdout, indent=2)
         print()
     else:
-        print(_table(["name", "dtype", "shape", "shard"],
-                     [[r["name"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar", r["shard"]] for r in rows]))
+        print(table(["name", "dtype", "shape", "shard"],
+                    [[r["name"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar", r["shard"]] for r in rows]))
         print(f"\n{len(rows)} tensors in {len(shards.paths)} shard(s), {shards.total_bytes / 1e6:.1f} MB")
-    return 0
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+    from .compare import compare, compare_many
+    from .fingerprint import fingerprint
+    from .report import comparison_table, fingerprint_table, matrix_table, plot
+
+    root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="weightprint-demo-"))
+    paths = demo.build(root)
+    fps = []
+    for name, p in paths.items():
+        fp = fingerprint(p, progress=not args.quiet)
+        fp.meta["name"] = name
+        fps.append(fp)
+    base = fps[0]
+    comparisons = [compare(base, fp) for fp in fps[1:]]
+    cm = compare_many(fps)
+    png = plot(fps, root / "demo.png", matrix=cm)
+    if args.json:
+        json.dump({"checkpoints": {k: str(v) for k, v in paths.items()},
+                   "comparisons": [c.to_dict() for c in comparisons], "families": cm.families, "plot": str(png)},
+                  sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    print(f"Demo checkpoints in {root}\n")
+    print(fingerprint_table(base) + "\n")
+    print(comparison_table(comparisons) + "\n")
+    print(matrix_table(cm) + "\n")
+    print(f"plot: {png}")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="weightprint", description="Fingerprint LLM checkpoints from their weights.")
     p.add_argument("--version", action="version", version=f"weightprint-fast {__version__}")
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes on stderr")
     sub = p.add_subparsers(dest="command", required=True)
-    sp = sub.add_parser("inspect", help="list the tensors of a checkpoint (name, dtype, shape, shard)")
+
+    sp = sub.add_parser("fingerprint", parents=[common], help="fingerprint checkpoints")
+    sp.add_argument("paths", nargs="+", help="safetensors file/directory/index, GGUF file, or LoRA adapter directory")
+    sp.add_argument("-o", "--output", type=Path, help="a .json file (one checkpoint) or a directory")
+    sp.add_argument("--json", action="store_true", help="print the fingerprint(s) as JSON")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_fingerprint)
+
+    sp = sub.add_parser("compare", parents=[common], help="compare the first model with the others (status 0/3/4)")
+    sp.add_argument("models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files (2 or more)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_compare)
+
+    sp = sub.add_parser("plot", parents=[common], help="plot SD vectors, CV and a similarity heatmap")
+    sp.add_argument("models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files")
+    sp.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_plot)
+
+    sp = sub.add_parser("inspect", parents=[common], help="list the tensors of a safetensors checkpoint")
     sp.add_argument("path", help="a .safetensors file, a directory of shards, or an index JSON")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)
+
+    sp = sub.add_parser("demo", parents=[common], help="build synthetic checkpoints, fingerprint and compare them")
+    sp.add_argument("--dir", help="where to build them (default: a new temporary directory)")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_demo)
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "compare" and len(args.models) < 2:
+        parser.error("compare needs at least two models")
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("weightprint: interrupted", file=sys.stderr)
-        return 130
-    except (WeightprintFormatError, FileNotFoundError, ValueError, OSError) as e:
+        return EXIT_INTERRUPTED
+    except (WeightprintFormatError, ValueError, OSError, ImportError, json.JSONDecodeError) as e:
         if args.debug:
             raise
         print(f"weightprint: error: {e}", file=sys.stderr)

@@ -1,0 +1,100 @@
+"""Tables for people and plots (matplotlib, optional) of fingerprints and comparisons."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from .compare import Comparison, ComparisonMatrix
+from .fingerprint import Fingerprint
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [[_fmt(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(r):
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _fmt(x: object) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+def fingerprint_table(fp: Fingerprint) -> str:
+    m = fp.meta
+    head = (f"{fp.name}: {m.get('architecture')} ({m.get('format')}), {fp.layers} layers, {m.get('matrices')} matrices, "
+            f"{m.get('parameters', 0) / 1e6:.1f}M parameters, {m.get('elapsed_seconds', 0):.2f} s")
+    rows = []
+    for i, t in enumerate(fp.types):
+        s = fp.type_stats[t]
+        rows.append([t, s["std"], float(fp.std_vector[i]), float(fp.clustering_vector[i]), s["mean"], s["kurtosis"]])
+    out = head + "\n" + table(["type", "std", "SD vector", "CV", "mean", "kurtosis"], rows)
+    if m.get("issues"):
+        out += f"\n{len(m['issues'])} matrices hold NaN/Inf values (left out of the CV): " + ", ".join(
+            i["tensor"] for i in m["issues"][:5])
+    return out
+
+
+def comparison_table(comparisons: Sequence[Comparison]) -> str:
+    rows = [[c.a, c.b, c.sd_cosine, c.cv_cosine, c.layer_pearson, c.coclustering_agreement, c.spectral_distance,
+             c.verdict] for c in comparisons]
+    return table(["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "verdict"], rows)
+
+
+def matrix_table(cm: ComparisonMatrix, signal: str = "sd_cosine") -> str:
+    short = [f"[{i}]" for i in range(len(cm.names))]
+    rows = [[f"[{i}] {n}", f"family {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
+            for i, n in enumerate(cm.names)]
+    return f"{signal}:\n" + table(["model", "family"] + short, rows)
+
+
+def plot(fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[ComparisonMatrix] = None) -> Path:
+    """SD vectors side by side (as in the paper), CV bars, and a similarity heatmap, in one PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("plots need matplotlib: pip install 'weightprint-fast[plot]'") from e
+    types = [t for t in ("q", "k", "v", "o", "gate", "up", "down") if any(t in f.types for f in fps)]
+    panels = 3 if len(fps) > 1 else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    width = 0.8 / len(fps)
+    x = np.arange(len(types))
+    for i, fp in enumerate(fps):
+        sd = [fp.std_vector[fp.types.index(t)] if t in fp.types else np.nan for t in types]
+        cv = [fp.clustering_vector[fp.types.index(t)] if t in fp.types else np.nan for t in types]
+        axes[0].bar(x + i * width, sd, width, label=fp.name)
+        axes[1].bar(x + i * width, cv, width, label=fp.name)
+    for ax, title in ((axes[0], "Standard-Deviation Vector"), (axes[1], "Clustering Vector")):
+        ax.set_xticks(x + width * (len(fps) - 1) / 2, types)
+        ax.set_title(title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(fps), 6), fontsize=8)
+    if panels == 3:
+        from .compare import compare_many
+
+        cm = matrix if matrix is not None else compare_many(fps)
+        im = axes[2].imshow(cm.signals["sd_cosine"], vmin=min(0.9, float(np.nanmin(cm.signals["sd_cosine"]))), vmax=1.0,
+                            cmap="viridis")
+        axes[2].set_xticks(range(len(cm.names)), [f"[{i}]" for i in range(len(cm.names))])
+        axes[2].set_yticks(range(len(cm.names)), [f"[{i}] {n}" for i, n in enumerate(cm.names)], fontsize=7)
+        axes[2].set_title("SD-vector cosine similarity")
+        fig.colorbar(im, ax=axes[2])
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
