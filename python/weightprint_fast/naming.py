@@ -147,7 +147,7 @@ _L = r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\."
 RULES: list[tuple[str, str, Handler]] = [
     # Llama, Mistral, SmolLM, Qwen2/3, Gemma/Gemma3, Phi-3 (o/down), DeepSeek/Qwen MoE experts
     ("llama", _L + r"(?:self_attn|attention)\.(?P<t>q|k|v|o)_proj\.weight$", _single(_SAME)),
-    ("llama", _L + r"(?:mlp|feed_forward)(?:\.experts\.(?P<expert>\d+)|\.shared_experts?)?\.(?P<t>gate|up|down)_proj\.weight$",
+    ("llama", _L + r"(?:mlp|feed_forward)(?:\.experts(?:\.(?P<expert>\d+))?|\.shared_experts?)?\.(?P<t>gate|up|down)_proj\.weight$",
      _single(_SAME)),
     ("mixtral", _L + r"block_sparse_moe\.experts\.(?P<expert>\d+)\.(?P<t>w1|w2|w3)\.weight$",
      _single({"w1": "gate", "w2": "down", "w3": "up"})),

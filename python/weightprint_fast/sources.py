@@ -86,7 +86,8 @@ def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
     r, c = mt.shape[-2:]
     rows = part.rows if part.rows is not None else r - part.row_start
     cols = part.cols if part.cols is not None else c - part.col_start
-    offset = (part.expert or 0) * r * c + part.row_start * c + part.col_start
+    stacked = len(mt.shape) == 3 and part.expert is not None
+    offset = (part.expert if stacked else 0) * r * c + part.row_start * c + part.col_start
     return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
                   group_rows=part.group_rows, group_stride=part.group_stride * c)
 
@@ -175,7 +176,7 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
             ) from e
         data = np.asarray(data, dtype=np.float32).reshape(mt.shape)
         for part in mt.parts:
-            a = data[part.expert] if part.expert is not None else data
+            a = data[part.expert] if data.ndim == 3 else data
             rows, cols = part_indices(part, a.shape)
             sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
             stats, sv, err = _measure_dense(sub, top_k, method, threads)

