@@ -147,8 +147,7 @@ FloatMatrix as_float(const MatrixView& a, int threads) {
 // the singular value within tol relative; it returns an empty result if max_blocks is reached first.
 class Krylov {
 public:
-    Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed)
-        : a_(a), k_(k), b_(block) {
+    Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed) : k_(k), b_(block) {
         wide_ = a.rows <= a.cols;
         s_ = to_int(wide_ ? a.rows : a.cols);
         l_ = to_int(wide_ ? a.cols : a.rows);
@@ -161,22 +160,35 @@ public:
 
     SvdResult run(int max_blocks, double tol, const std::atomic<bool>* cancel) {
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
-        q_.assign(s * b * static_cast<size_t>(max_blocks + 1), 0.0f);
-        cq_.assign(q_.size(), 0.0f);
+        dmax_ = b * static_cast<size_t>(max_blocks + 1);
+        q_.assign(s * dmax_, 0.0f);
+        cq_.assign(s * dmax_, 0.0f);
+        t_.assign(dmax_ * dmax_, 0.0);
         z_.resize(static_cast<size_t>(l_) * b);
+        h_.resize(dmax_ * b);
+        tau_.resize(b);
+        int lwork = -1, info = 0;
+        float wq = 0;
+        blas::require().sgeqrf(&s_, &b_, q_.data(), &s_, tau_.data(), &wq, &lwork, &info);
+        work_.resize(static_cast<size_t>(std::max(1, static_cast<int>(wq))) * 2);
         std::copy(start_.begin(), start_.end(), q_.begin());
         orthonormalize(0);
+        // Rayleigh-Ritz checks are spaced geometrically: each costs about one block.
+        int next_check = 4;
         for (int j = 0; j <= max_blocks; ++j) {
             check_cancel(cancel);
-            apply(q_.data() + s * b * static_cast<size_t>(j), cq_.data() + s * b * static_cast<size_t>(j));
+            float* qj = q_.data() + s * b * static_cast<size_t>(j);
+            float* cqj = cq_.data() + s * b * static_cast<size_t>(j);
+            apply(qj, cqj);
+            extend_projection(j);
             const bool last = j == max_blocks;
-            if (tol > 0 && j >= 3 && (j % 2 == 1 || last)) {
+            if (tol > 0 && (j + 1 >= next_check || last)) {
                 SvdResult r = rayleigh_ritz(j + 1, true);
                 if (r.error_bound <= tol) return r;
+                next_check = std::max(j + 2, static_cast<int>(std::ceil((j + 1) * 1.25)));
             }
             if (last) break;
-            float* next = q_.data() + s * b * static_cast<size_t>(j + 1);
-            std::copy_n(cq_.data() + s * b * static_cast<size_t>(j), s * b, next);
+            std::copy_n(cqj, s * b, qj + s * b);
             orthonormalize(j + 1);
         }
         if (tol > 0) return SvdResult{};  // not certified within the budget
@@ -184,11 +196,12 @@ public:
     }
 
 private:
-    MatrixView a_;
     int k_, b_, s_ = 0, l_ = 0;
     bool wide_ = true;
     FloatMatrix at_;
-    std::vector<float> start_, q_, cq_, z_;
+    std::vector<float> start_, q_, cq_, z_, h_, tau_, work_;
+    size_t dmax_ = 0;        // largest basis size of this run
+    std::vector<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
 
     void gemm(char ta, char tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb,
               float beta, float* C, int ldc) const {
@@ -206,30 +219,41 @@ private:
         }
     }
 
-    // Makes block j orthonormal and orthogonal to blocks 0..j-1 (two Gram-Schmidt passes, QR).
+    // T[0:(j+1)b, block j] = Q[:, 0:(j+1)b]^T C Q_j: the new columns of the projected matrix.
+    void extend_projection(int j) {
+        const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
+        const int d = (j + 1) * b_;
+        gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, cq_.data() + s * b * static_cast<size_t>(j), s_, 0.f, h_.data(), d);
+        for (size_t c = 0; c < b; ++c)
+            for (size_t r = 0; r < static_cast<size_t>(d); ++r)
+                t_[r + (static_cast<size_t>(j) * b + c) * dmax_] = h_[r + c * static_cast<size_t>(d)];
+    }
+
+    void project_out(float* v, int d) {
+        gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, v, s_, 0.f, h_.data(), d);
+        gemm('N', 'N', s_, b_, d, -1.f, q_.data(), s_, h_.data(), d, 1.f, v, s_);
+    }
+
+    // Makes block j orthonormal and orthogonal to blocks 0..j-1: classical Gram-Schmidt twice,
+    // then Householder QR. When the block had (nearly) collapsed into the span already, QR's new
+    // directions are noise, so they are orthogonalized and factored once more.
     void orthonormalize(int j) {
         const auto& L = blas::require();
-        const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
-        float* v = q_.data() + s * b * static_cast<size_t>(j);
+        float* v = q_.data() + static_cast<size_t>(s_) * static_cast<size_t>(b_) * static_cast<size_t>(j);
         const int d = j * b_;
-        std::vector<float> h(static_cast<size_t>(std::max(d, 1)) * b);
-        std::vector<float> tau(b);
-        for (int pass = 0; pass < 2; ++pass) {
-            for (int g = 0; g < 2 && d > 0; ++g) {
-                gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, v, s_, 0.f, h.data(), d);
-                gemm('N', 'N', s_, b_, d, -1.f, q_.data(), s_, h.data(), d, 1.f, v, s_);
+        int lwork = static_cast<int>(work_.size()), info = 0;
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            for (int pass = 0; pass < 2 && d > 0; ++pass) project_out(v, d);
+            L.sgeqrf(&s_, &b_, v, &s_, tau_.data(), work_.data(), &lwork, &info);
+            float rmax = 0, rmin = std::numeric_limits<float>::infinity();
+            for (int i = 0; i < b_; ++i) {
+                const float r = std::fabs(v[static_cast<size_t>(i) + static_cast<size_t>(i) * static_cast<size_t>(s_)]);
+                rmax = std::max(rmax, r);
+                rmin = std::min(rmin, r);
             }
-            int info = 0, lwork = -1;
-            float wq = 0;
-            L.sgeqrf(&s_, &b_, v, &s_, tau.data(), &wq, &lwork, &info);
-            lwork = std::max(1, static_cast<int>(wq));
-            std::vector<float> work(static_cast<size_t>(lwork));
-            L.sgeqrf(&s_, &b_, v, &s_, tau.data(), work.data(), &lwork, &info);
-            L.sorgqr(&s_, &b_, &b_, v, &s_, tau.data(), work.data(), &lwork, &info);
+            L.sorgqr(&s_, &b_, &b_, v, &s_, tau_.data(), work_.data(), &lwork, &info);
             if (info != 0) throw std::runtime_error("LAPACK sorgqr failed");
-            // A second pass only matters when the block was (nearly) inside the span already, in
-            // which case the QR's directions are noise and must be re-orthogonalized.
-            if (d == 0) break;
+            if (d == 0 || rmin > 1e-4f * rmax) return;
         }
     }
 
@@ -237,12 +261,9 @@ private:
         const size_t s = static_cast<size_t>(s_);
         const int d = blocks * b_;
         const size_t dd = static_cast<size_t>(d);
-        std::vector<float> tf(dd * dd);
-        gemm('T', 'N', d, d, s_, 1.f, q_.data(), s_, cq_.data(), s_, 0.f, tf.data(), d);
         std::vector<double> t(dd * dd);
         for (size_t c = 0; c < dd; ++c)
-            for (size_t r = 0; r <= c; ++r)
-                t[r + c * dd] = 0.5 * (static_cast<double>(tf[r + c * dd]) + static_cast<double>(tf[c + r * dd]));
+            for (size_t r = 0; r <= c; ++r) t[r + c * dd] = t_[r + c * dmax_];  // dsyevr reads the upper part
         const int k = std::min(k_, d);
         std::vector<double> y(dd * static_cast<size_t>(k));
         std::vector<double> theta = sym_eig_range(t.data(), d, d - k + 1, d, certify ? y.data() : nullptr);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "errors.hpp"
@@ -47,54 +48,129 @@ double Moments::excess_kurtosis() const {
 
 namespace {
 
-constexpr size_t kBlock = 2048;  // decoded values per block: stays in L1 for the second pass
+constexpr size_t kBlock = 4096;  // elements per block: partial sums stay accurate, buffers stay in L1/L2
 
-// Moments of one block of decoded values; two passes over L1-resident data.
-__attribute__((target_clones("arch=haswell", "default")))
-Moments block_moments(double* x, size_t n) {
+struct F32 {};  // source tags for the fused loads
+struct F64 {};
+
+inline double load(F32, const uint8_t* p, size_t i) {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return static_cast<double>(f);
+}
+inline double load(F64, const uint8_t* p, size_t i) {
+    double d;
+    std::memcpy(&d, p + 8 * i, 8);
+    return d;
+}
+
+// Moments of n values from their power sums about a shift c close to their mean (so that
+// converting to central sums cancels nothing significant).
+Moments from_shifted_sums(size_t n, double c, double s1, double s2, double s3, double s4, double lo, double hi) {
     Moments b;
-    size_t bad = 0;
-#pragma omp simd reduction(+ : bad)
-    for (size_t i = 0; i < n; ++i) bad += !(std::fabs(x[i]) <= std::numeric_limits<double>::max());
-    if (bad) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; ++i) {
-            if (std::isnan(x[i])) ++b.nan;
-            else if (std::isinf(x[i])) ++b.inf;
-            else x[k++] = x[i];
-        }
-        n = k;
-        if (n == 0) return b;
-    }
-    double s = 0, lo = x[0], hi = x[0];
-#pragma omp simd reduction(+ : s) reduction(min : lo) reduction(max : hi)
-    for (size_t i = 0; i < n; ++i) {
-        s += x[i];
-        lo = std::min(lo, x[i]);
-        hi = std::max(hi, x[i]);
-    }
-    const double mean = s / static_cast<double>(n);
-    double c1 = 0, c2 = 0, c3 = 0, c4 = 0;
-#pragma omp simd reduction(+ : c1, c2, c3, c4)
-    for (size_t i = 0; i < n; ++i) {
-        const double d = x[i] - mean;
-        const double d2 = d * d;
-        c1 += d;
-        c2 += d2;
-        c3 += d2 * d;
-        c4 += d2 * d2;
-    }
-    // c1 is the rounding residue of the mean; folding it in makes the block mean exact to
-    // double precision even when the values share a large offset.
-    const double corr = c1 / static_cast<double>(n);
+    const double nd = static_cast<double>(n);
+    const double delta = s1 / nd;  // block mean - c
     b.n = n;
-    b.mean = mean + corr;
-    b.m2 = c2 - c1 * corr;
-    b.m3 = c3 - 3.0 * corr * c2 + 2.0 * c1 * corr * corr;
-    b.m4 = c4 - 4.0 * corr * c3 + 6.0 * corr * corr * c2 - 3.0 * c1 * corr * corr * corr;
+    b.mean = c + delta;
+    b.m2 = std::max(0.0, s2 - s1 * delta);
+    b.m3 = s3 - 3.0 * delta * s2 + 2.0 * nd * delta * delta * delta;
+    b.m4 = s4 - 4.0 * delta * s3 + 6.0 * delta * delta * s2 - 3.0 * nd * delta * delta * delta * delta;
     b.min = lo;
     b.max = hi;
     return b;
+}
+
+// One fused pass over a block, straight from the encoded bytes: decode, shifted power sums in
+// double, extremes. Non-finite input shows up as a non-finite mean or m4 and is redone by the caller.
+template <typename Src>
+__attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+Moments fused_block(const uint8_t* p, size_t n, double c) {
+    double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+#pragma omp simd reduction(+ : s1, s2, s3, s4) reduction(min : lo) reduction(max : hi)
+    for (size_t i = 0; i < n; ++i) {
+        const double x = load(Src{}, p, i);
+        const double d = x - c;
+        const double d2 = d * d;
+        s1 += d;
+        s2 += d2;
+        s3 += d2 * d;
+        s4 += d2 * d2;
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+    }
+    return from_shifted_sums(n, c, s1, s2, s3, s4, lo, hi);
+}
+
+// BF16 read as 32-bit words: each word holds two values, exactly word << 16 and word & 0xFFFF0000
+// as floats. Order does not matter for sums and extremes, so no shuffles are needed.
+__attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+Moments fused_bf16(const uint8_t* p, size_t n, double c) {
+    double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+    const size_t words = n / 2;
+#pragma omp simd reduction(+ : s1, s2, s3, s4) reduction(min : lo) reduction(max : hi)
+    for (size_t i = 0; i < words; ++i) {
+        uint32_t w;
+        std::memcpy(&w, p + 4 * i, 4);
+        const double x0 = __builtin_bit_cast(float, w << 16);
+        const double x1 = __builtin_bit_cast(float, w & 0xFFFF0000u);
+        const double d0 = x0 - c, d1 = x1 - c;
+        const double q0 = d0 * d0, q1 = d1 * d1;
+        s1 += d0 + d1;
+        s2 += q0 + q1;
+        s3 += q0 * d0 + q1 * d1;
+        s4 += q0 * q0 + q1 * q1;
+        lo = std::min(lo, std::min(x0, x1));
+        hi = std::max(hi, std::max(x0, x1));
+    }
+    if (n % 2) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * (n - 1), 2);
+        const double x = __builtin_bit_cast(float, static_cast<uint32_t>(h) << 16);
+        const double d = x - c;
+        s1 += d;
+        s2 += d * d;
+        s3 += d * d * d;
+        s4 += d * d * d * d;
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+    }
+    return from_shifted_sums(n, c, s1, s2, s3, s4, lo, hi);
+}
+
+Moments fused(DType t, const uint8_t* p, size_t n, double c) {
+    if (t == DType::BF16) return fused_bf16(p, n, c);
+    return t == DType::F32 ? fused_block<F32>(p, n, c) : fused_block<F64>(p, n, c);
+}
+
+bool finite_sums(const Moments& m) { return std::isfinite(m.mean) && std::isfinite(m.m4); }
+
+// Moments of n encoded elements at p. buf holds kBlock doubles of scratch.
+Moments block_moments(DType t, const uint8_t* p, size_t n, double c, double* buf) {
+    const bool direct = t == DType::BF16 || t == DType::F32 || t == DType::F64;
+    if (direct) {
+        Moments m = fused(t, p, n, c);
+        if (finite_sums(m)) return m;
+    }
+    decode(t, p, n, buf);
+    Moments m;
+    if (!direct) {
+        m = fused(DType::F64, reinterpret_cast<const uint8_t*>(buf), n, c);
+        if (finite_sums(m)) return m;
+    }
+    // Rare path: drop NaN and Inf, count them, and measure the rest.
+    size_t k = 0;
+    Moments bad;
+    for (size_t i = 0; i < n; ++i) {
+        if (std::isnan(buf[i])) ++bad.nan;
+        else if (std::isinf(buf[i])) ++bad.inf;
+        else buf[k++] = buf[i];
+    }
+    m = k ? fused(DType::F64, reinterpret_cast<const uint8_t*>(buf), k, std::isfinite(c) ? c : buf[0]) : Moments{};
+    m.nan += bad.nan;
+    m.inf += bad.inf;
+    return m;
 }
 
 // Moments of elements [begin, end) of the view in row-major order.
@@ -102,13 +178,22 @@ Moments range_moments(const MatrixView& a, size_t begin, size_t end, const std::
     std::vector<double> buf(kBlock);
     Moments acc;
     const size_t es = dtype_size(a.dtype);
+    double shift = 0;
+    bool have_shift = false;
     size_t i = begin;
     while (i < end) {
         if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
         const size_t r = i / a.cols, c = i % a.cols;
         const size_t len = std::min({kBlock, end - i, a.cols - c});
-        decode(a.dtype, a.row(r) + c * es, len, buf.data());
-        acc.merge(block_moments(buf.data(), len));
+        const uint8_t* p = a.row(r) + c * es;
+        if (!have_shift) {
+            // The first value of the range: within a few std of the mean for any sane data.
+            double first;
+            decode(a.dtype, p, 1, &first);
+            shift = std::isfinite(first) ? first : 0.0;
+            have_shift = true;
+        }
+        acc.merge(block_moments(a.dtype, p, len, acc.n ? acc.mean : shift, buf.data()));
         i += len;
     }
     return acc;

@@ -1,0 +1,77 @@
+"""pytest-benchmark: the engine's kernels next to torch and numpy on the same data, same threads.
+
+Run: python -m pytest bench/test_bench_kernels.py --benchmark-group-by=group
+Each group holds the engine and its baselines; pytest-benchmark prints them side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import weightprint_fast as wf
+from common import bf16_bits, cores, set_threads, test_matrix
+
+torch = pytest.importorskip("torch")
+THREADS = cores()
+set_threads(THREADS)
+
+SHAPES = [(4096, 4096), (4096, 11008)]
+
+
+@pytest.fixture(scope="module", params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def weights(request):
+    m, n = request.param
+    a = test_matrix("gaussian", m, n) * 0.02
+    return a, bf16_bits(a)
+
+
+def test_stats_bf16_weightprint(benchmark, weights):
+    benchmark.group = f"stats bf16 {weights[0].shape}"
+    benchmark(wf.matrix_stats, weights[1], dtype="bf16", threads=THREADS)
+
+
+def test_stats_bf16_torch_std(benchmark, weights):
+    benchmark.group = f"stats bf16 {weights[0].shape}"
+    t = torch.from_numpy(weights[1].view(np.int16)).view(torch.bfloat16)
+    benchmark(torch.std, t)
+
+
+def test_stats_bf16_read_ceiling(benchmark, weights):
+    benchmark.group = f"stats bf16 {weights[0].shape}"
+    t = torch.from_numpy(weights[1].reshape(-1).view(np.float32))
+    benchmark(t.sum)
+
+
+def test_stats_f32_weightprint(benchmark, weights):
+    benchmark.group = f"stats f32 {weights[0].shape}"
+    benchmark(wf.matrix_stats, weights[0], threads=THREADS)
+
+
+def test_stats_f32_numpy_std(benchmark, weights):
+    benchmark.group = f"stats f32 {weights[0].shape}"
+    benchmark(np.std, weights[0], dtype=np.float64)
+
+
+def test_stats_f32_torch_std(benchmark, weights):
+    benchmark.group = f"stats f32 {weights[0].shape}"
+    benchmark(torch.std, torch.from_numpy(weights[0]))
+
+
+@pytest.mark.parametrize("method", wf.METHODS)
+def test_top16_weightprint(benchmark, weights, method):
+    benchmark.group = f"top-16 {weights[0].shape}"
+    benchmark.pedantic(wf.top_singular_values, args=(weights[0], 16, method), kwargs={"threads": THREADS},
+                       rounds=3 if method != "exact" else 1)
+
+
+def test_top16_torch_svdvals(benchmark, weights):
+    benchmark.group = f"top-16 {weights[0].shape}"
+    a = weights[0]
+    tall = torch.from_numpy(np.ascontiguousarray(a if a.shape[0] >= a.shape[1] else a.T))
+    benchmark.pedantic(torch.linalg.svdvals, args=(tall,), rounds=1)
+
+
+def test_top16_torch_svd_lowrank(benchmark, weights):
+    benchmark.group = f"top-16 {weights[0].shape}"
+    benchmark.pedantic(torch.svd_lowrank, args=(torch.from_numpy(weights[0]),), kwargs={"q": 26, "niter": 7}, rounds=3)
