@@ -173,8 +173,11 @@ public:
         work_.resize(static_cast<size_t>(std::max(1, static_cast<int>(wq))) * 2);
         std::copy(start_.begin(), start_.end(), q_.begin());
         orthonormalize(0);
-        // Rayleigh-Ritz checks are spaced geometrically: each costs about one block.
+        // Each Rayleigh-Ritz check costs about one block, so the next one is placed where the
+        // residual bound should reach tol if it kept falling geometrically. Krylov convergence
+        // accelerates, so that guess overshoots: it is capped at 30% more blocks.
         int next_check = 4;
+        double prev_blocks = 0, prev_log_bound = 0;
         for (int j = 0; j <= max_blocks; ++j) {
             check_cancel(cancel);
             float* qj = q_.data() + s * b * static_cast<size_t>(j);
@@ -185,7 +188,15 @@ public:
             if (tol > 0 && (j + 1 >= next_check || last)) {
                 SvdResult r = rayleigh_ritz(j + 1, true);
                 if (r.error_bound <= tol) return r;
-                next_check = std::max(j + 2, static_cast<int>(std::ceil((j + 1) * 1.25)));
+                const double blocks = j + 1, log_bound = std::log(r.error_bound);
+                int guess = static_cast<int>(std::ceil(blocks * 1.25));
+                if (prev_blocks > 0 && log_bound < prev_log_bound) {
+                    const double slope = (log_bound - prev_log_bound) / (blocks - prev_blocks);
+                    guess = static_cast<int>(std::ceil(blocks + (std::log(tol) - log_bound) / slope));
+                }
+                next_check = std::clamp(guess, j + 2, static_cast<int>(std::ceil(blocks * 1.3)) + 1);
+                prev_blocks = blocks;
+                prev_log_bound = log_bound;
             }
             if (last) break;
             std::copy_n(cqj, s * b, qj + s * b);
