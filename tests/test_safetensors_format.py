@@ -9,7 +9,7 @@ from safetensors.numpy import save_file
 
 import weightprint_fast as wf
 from conftest import write_raw, write_tensors
-from weightprint_fast._native import core
+from weightprint_fast import _core as core
 
 
 def entry(dtype="F32", shape=(2,), offsets=(0, 8)):

@@ -1,4 +1,4 @@
-"""Loads the native engine and hands it SciPy's BLAS/LAPACK.
+"""The native engine, handed SciPy's BLAS/LAPACK on first use.
 
 The engine calls the OpenBLAS that SciPy ships, through the function pointers SciPy publishes
 for that purpose (``scipy.linalg.cython_blas`` / ``cython_lapack``). So the package links no
@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-
-import scipy.linalg.cython_blas as _cython_blas
-import scipy.linalg.cython_lapack as _cython_lapack
 
 from . import _core
 
@@ -46,12 +43,20 @@ def _openblas_thread_functions() -> tuple[int, int]:
     return 0, 0
 
 
-def _init() -> None:
-    capsules = {name: _cython_blas.__pyx_capi__[name] for name in _BLAS}
-    capsules.update({name: _cython_lapack.__pyx_capi__[name] for name in _LAPACK})
-    setter, getter = _openblas_thread_functions()
-    _core.init_blas(capsules, setter, getter)
+_blas_ready = False
 
 
-_init()
-core = _core
+def engine():
+    """The engine module, its BLAS/LAPACK entry points set (done once, on first use, so that
+    importing the package stays cheap: SciPy's linear algebra takes ~0.3 s to import)."""
+    global _blas_ready
+    if not _blas_ready:
+        import scipy.linalg.cython_blas as cython_blas
+        import scipy.linalg.cython_lapack as cython_lapack
+
+        capsules = {name: cython_blas.__pyx_capi__[name] for name in _BLAS}
+        capsules.update({name: cython_lapack.__pyx_capi__[name] for name in _LAPACK})
+        setter, getter = _openblas_thread_functions()
+        _core.init_blas(capsules, setter, getter)
+        _blas_ready = True
+    return _core

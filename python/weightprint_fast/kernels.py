@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._native import core
+from ._native import engine
 
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
 
@@ -48,7 +48,7 @@ def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1
     uint16 array as bfloat16 bits; ``"f8_e4m3"``/``"f8_e5m2"`` read uint8 arrays.
     """
     m, name, rows, cols = _as_matrix(a, dtype)
-    return core.matrix_stats(m, name, rows, cols, threads)
+    return engine().matrix_stats(m, name, rows, cols, threads)
 
 
 def top_singular_values(
@@ -77,6 +77,6 @@ def top_singular_values(
     if k < 0:
         raise ValueError("k must be non-negative")
     m, name, rows, cols = _as_matrix(a, dtype)
-    info = core.top_singular_values(m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads)
+    info = engine().top_singular_values(m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads)
     values = np.asarray(info.pop("values"), dtype=np.float64)
     return (values, info) if details else values

@@ -16,7 +16,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from ._native import WeightprintFormatError, core
+from . import _core
+from ._native import WeightprintFormatError
 from .naming import map_tensors
 from .sources import MatrixRecord, SourceInfo, part_indices
 
@@ -66,7 +67,7 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
     weights = path / "adapter_model.safetensors"
     if not weights.is_file():
         raise WeightprintFormatError(f"{path}: no adapter_model.safetensors (only safetensors adapters are read)")
-    f = core.SafetensorsFile(str(weights))
+    f = _core.SafetensorsFile(str(weights))
     pairs: dict[str, dict[str, str]] = {}
     for t in f.tensors:
         m = _LORA_NAME.match(t["name"])

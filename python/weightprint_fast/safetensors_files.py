@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from ._native import WeightprintFormatError, core
+from . import _core
+from ._native import WeightprintFormatError
 
 PathLike = Union[str, os.PathLike]
 
@@ -34,7 +35,7 @@ class ShardSet:
 
     def __init__(self, paths: list[Path]):
         self.paths = paths
-        self.files = [core.SafetensorsFile(str(p)) for p in paths]
+        self.files = [_core.SafetensorsFile(str(p)) for p in paths]
         self.tensors: list[TensorEntry] = []
         seen: dict[str, Path] = {}
         for i, f in enumerate(self.files):

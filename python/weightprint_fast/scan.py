@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ._native import core
+from ._native import engine
 from .kernels import METHODS
 from .safetensors_files import PathLike, ShardSet, TensorEntry, open_shards
 
@@ -77,7 +77,7 @@ def analyse(
          w.group_rows, w.group_stride)
         for w in windows
     ]
-    raw = core.analyse(
+    raw = engine().analyse(
         shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
     )
     out = []
