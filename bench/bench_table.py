@@ -41,11 +41,11 @@ def stats_rows(m: int, n: int, threads: int) -> list[list]:
         flat = torch.from_numpy(raw.reshape(-1).view(np.float32))
         ceiling = gb / min(median_time(lambda: flat.sum()), median_time(lambda: np.add.reduce(raw.reshape(-1).view(np.float32))))
         if label == "bf16":
-            ours = gb / median_time(lambda: wf.matrix_stats(bits, dtype="bf16", threads=threads))
+            ours = gb / median_time(lambda: wf.matrix_stats(bits, dtype="bf16", threads=threads), repeat=7)
             torch_std = gb / median_time(lambda: torch.std(t_bf16))
             np_std = gb / median_time(lambda: (bits.astype(np.uint32) << 16).view(np.float32).std(dtype=np.float64))
         else:
-            ours = gb / median_time(lambda: wf.matrix_stats(a, threads=threads))
+            ours = gb / median_time(lambda: wf.matrix_stats(a, threads=threads), repeat=7)
             torch_std = gb / median_time(lambda: torch.std(t_f32))
             np_std = gb / median_time(lambda: a.std(dtype=np.float64))
         rows.append([f"stats {label} {m}x{n}", f"{ours:.1f} GB/s", f"{ceiling:.1f} GB/s", f"{ours / ceiling:.0%}",

@@ -1,4 +1,5 @@
 #include "dtype.hpp"
+#include "simd.hpp"
 
 #include <array>
 #include <cmath>
@@ -84,7 +85,7 @@ Raw load(const uint8_t* p) {
 
 // The hot loops: compiled for a portable baseline and for AVX2/FMA, picked at load time.
 template <typename Out>
-__attribute__((target_clones("arch=haswell", "default")))
+WPF_MULTIVERSION
 void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) {
         const uint32_t bits = static_cast<uint32_t>(load<uint16_t>(src + 2 * i)) << 16;
@@ -95,7 +96,7 @@ void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
 }
 
 template <typename Out>
-__attribute__((target_clones("arch=haswell", "default")))
+WPF_MULTIVERSION
 void decode_f32(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(load<float>(src + 4 * i));
 }

@@ -1,4 +1,5 @@
 #include "spectral.hpp"
+#include "simd.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -28,7 +29,7 @@ void check_cancel(const std::atomic<bool>* cancel) {
 }
 
 template <typename T>
-__attribute__((target_clones("arch=haswell", "default")))
+WPF_MULTIVERSION
 bool all_finite(const T* x, size_t n) {
     size_t bad = 0;
 #pragma omp simd reduction(+ : bad)

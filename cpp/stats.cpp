@@ -1,4 +1,5 @@
 #include "stats.hpp"
+#include "simd.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -83,7 +84,7 @@ Moments from_shifted_sums(size_t n, double c, double s1, double s2, double s3, d
 // One fused pass over a block, straight from the encoded bytes: decode, shifted power sums in
 // double, extremes. Non-finite input shows up as a non-finite mean or m4 and is redone by the caller.
 template <typename Src>
-__attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+WPF_MULTIVERSION
 Moments fused_block(const uint8_t* p, size_t n, double c) {
     double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
@@ -104,7 +105,7 @@ Moments fused_block(const uint8_t* p, size_t n, double c) {
 
 // BF16 read as 32-bit words: each word holds two values, exactly word << 16 and word & 0xFFFF0000
 // as floats. Order does not matter for sums and extremes, so no shuffles are needed.
-__attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+WPF_MULTIVERSION
 Moments fused_bf16(const uint8_t* p, size_t n, double c) {
     double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
