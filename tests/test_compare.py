@@ -42,6 +42,16 @@ def test_fine_tunes_and_merges_are_derived(models, derived):
     assert c.related
 
 
+def test_a_truncated_copy_is_derived_not_the_same_model(models, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    paths, fps = models
+    tensors = load_file(str(paths["family-a"] / "model.safetensors"))
+    save_file({k: v for k, v in tensors.items() if int(k.split(".")[2]) < 4}, str(tmp_path / "model.safetensors"))
+    c = wf.compare(fps["family-a"], wf.fingerprint(tmp_path, progress=False))
+    assert c.verdict == "same-family/derived" and c.spectral_distance == 0, c.reason
+
+
 def test_different_families_are_unrelated(models):
     _, fps = models
     c = wf.compare(fps["family-a"], fps["family-b"])

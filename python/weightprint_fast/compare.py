@@ -7,10 +7,10 @@ Signals (over the projection types both models have):
   depth when the depths differ);
 - ``coclustering_agreement``: 1 - mean |C_a - C_b| of the co-clustering matrices;
 - ``spectral_distance``: median over matching (layer, type) matrices of ||s_a - s_b|| / ||s_a||
-  for their top singular values; only when both have the same depth and top_k.
+  for their top singular values, over the layers both models have (same top_k needed).
 
 Verdict (thresholds in THRESHOLDS, justified in the README from measurements on real models):
-- ``same-model``: the spectra agree to float precision and the SD vectors coincide;
+- ``same-model``: the spectra agree to float precision, the SD vectors coincide, same depth;
 - ``same-family/derived``: the spectra are close (fine-tune, LoRA merge, quantized copy) and the
   layer profile correlates;
 - ``unrelated``: the spectra (or, without spectra, the SD vectors) clearly differ;
@@ -87,9 +87,12 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _spectral_distance(a: Fingerprint, b: Fingerprint, ia: list[int], ib: list[int]) -> Optional[float]:
-    if a.layers != b.layers or a.singular_values.shape[2] != b.singular_values.shape[2]:
+    """Median relative distance of matching matrices' spectra over the layers both models have
+    (a truncated model is compared on its remaining layers)."""
+    if a.singular_values.shape[2] != b.singular_values.shape[2]:
         return None
-    sa, sb = a.singular_values[:, ia], b.singular_values[:, ib]
+    depth = min(a.layers, b.layers)
+    sa, sb = a.singular_values[:depth, ia], b.singular_values[:depth, ib]
     ok = ~(np.isnan(sa).any(axis=2) | np.isnan(sb).any(axis=2))
     if not ok.any():
         return None
@@ -98,9 +101,11 @@ def _spectral_distance(a: Fingerprint, b: Fingerprint, ia: list[int], ib: list[i
     return float(np.median(d))
 
 
-def _verdict(sd_cos: float, pearson: float, spectral: Optional[float]) -> tuple[str, str]:
+def _verdict(sd_cos: float, pearson: float, spectral: Optional[float], same_depth: bool = True) -> tuple[str, str]:
     t = THRESHOLDS
     if spectral is not None:
+        if spectral <= t["same_spectral"] and not same_depth:
+            return "same-family/derived", f"spectra of the common layers identical (distance {spectral:.2g}), depths differ"
         if spectral <= t["same_spectral"] and sd_cos >= t["same_sd_cosine"]:
             return "same-model", f"spectra identical (distance {spectral:.2g})"
         if spectral <= t["derived_spectral"]:
@@ -146,7 +151,7 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
     sd_cos = _cosine(sda, sdb)
     pearson = _pearson(pa.ravel(), pb.ravel())
     spectral = _spectral_distance(fa, fb, ia, ib)
-    verdict, reason = _verdict(sd_cos, pearson, spectral)
+    verdict, reason = _verdict(sd_cos, pearson, spectral, fa.layers == fb.layers)
     return Comparison(
         a=fa.name, b=fb.name, types=types,
         sd_cosine=sd_cos, sd_distance=float(np.linalg.norm(sda - sdb)),

@@ -1,0 +1,313 @@
+"""Derivatives of the real checkpoints, made here: LoRA fine-tunes (adapter + merged), precision
+round trips, truncated, permuted and freshly initialised copies.
+
+Usage: python experiments/derivatives.py [--cache DIR] [--steps-smollm 100] [--steps-minilm 200]
+Everything is written under the cache (default ~/.cache/weightprint-fast/experiments), never into
+git; a model already there is not rebuilt. Needs: torch, transformers, peft, gguf, safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import real_models  # noqa: E402  (the fetcher of shared/REAL_MODELS.md's packages)
+
+CACHE = Path(os.environ.get("WEIGHTPRINT_EXPERIMENTS", Path.home() / ".cache" / "weightprint-fast" / "experiments"))
+
+
+# --- corpora --------------------------------------------------------------------------------
+
+def corpus(kind: str, limit: int = 400_000) -> str:
+    """``python``: source files of the standard library; ``prose``: English licence and doc texts."""
+    if kind == "python":
+        import logging
+
+        files = sorted(glob.glob(os.path.join(os.path.dirname(logging.__file__), "..", "*.py")))
+    else:
+        files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(glob.glob("/usr/share/doc/*/copyright"))
+    text, size = [], 0
+    for f in files:
+        try:
+            t = Path(f).read_text(encoding="utf-8", errors="ignore")
+        except (OSError, IsADirectoryError):
+            continue
+        text.append(t)
+        size += len(t)
+        if size > limit:
+            break
+    return "\n".join(text)[:limit]
+
+
+# --- safetensors helpers --------------------------------------------------------------------
+
+def load_dir(d: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    out = {}
+    for f in sorted(d.glob("*.safetensors")):
+        out.update(load_file(str(f)))
+    return out
+
+
+def save_dir(d: Path, tensors: dict[str, np.ndarray], config: dict | None = None) -> Path:
+    from safetensors.numpy import save_file
+
+    d.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(d / "model.safetensors"))
+    if config is not None:
+        (d / "config.json").write_text(json.dumps(config))
+    return d
+
+
+# --- bases as safetensors -------------------------------------------------------------------
+
+def smollm2_base(out: Path) -> Path:
+    """SmolLM2-135M dequantized from its Q4_1 GGUF by transformers (which also undoes llama.cpp's
+    q/k row permutation), saved as float32 safetensors with its tokenizer."""
+    d = out / "smollm2-f32"
+    if (d / "config.json").exists():
+        return d
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    g = real_models.smollm2_gguf()
+    model = AutoModelForCausalLM.from_pretrained(str(g.parent), gguf_file=g.name, torch_dtype="float32")
+    tok = AutoTokenizer.from_pretrained(str(g.parent), gguf_file=g.name)
+    # transformers marks GGUF-loaded models as quantized and will not save them: write the
+    # (already dequantized) weights and the config without its quantization entry.
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    state = {k: v.detach().float().contiguous().numpy() for k, v in model.state_dict().items()}
+    save_dir(d, state, config)
+    tok.save_pretrained(str(d))
+    return d
+
+
+def gemma3_f32(out: Path) -> Path:
+    """Gemma-3-270M's projections dequantized from Q4_K_M, kept under their GGUF names."""
+    d = out / "gemma3-f32"
+    if (d / "model.safetensors").exists():
+        return d
+    import gguf
+
+    r = gguf.GGUFReader(str(real_models.gemma3_gguf()))
+    tensors = {}
+    for t in r.tensors:
+        if t.name.startswith("blk.") and t.name.endswith(".weight") and len(t.shape) == 2:
+            tensors[t.name] = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+    return save_dir(d, tensors, {"model_type": "gemma3", "num_attention_heads": 4, "num_key_value_heads": 1})
+
+
+# --- weight-level derivatives ---------------------------------------------------------------
+
+def roundtrip(src: Path, out: Path, qtype: str) -> Path:
+    """Every 2-D projection quantized to a GGUF block format (or cast) and back to float32."""
+    d = out / f"{src.name.removesuffix('-f32')}-{qtype.lower()}"
+    if (d / "model.safetensors").exists():
+        return d
+    import gguf
+
+    t = getattr(gguf.GGMLQuantizationType, qtype)
+    tensors = {}
+    for k, v in load_dir(src).items():
+        if v.ndim == 2 and v.shape[1] % 32 == 0 and "embed" not in k and "embd" not in k:
+            v = np.asarray(gguf.quants.dequantize(gguf.quants.quantize(v.astype(np.float32), t), t), np.float32)
+        tensors[k] = v
+    cfg = json.loads((src / "config.json").read_text()) if (src / "config.json").exists() else None
+    return save_dir(d, tensors, cfg)
+
+
+def truncated(src: Path, out: Path, keep: int) -> Path:
+    """The first `keep` layers only."""
+    import re
+
+    d = out / f"{src.name.removesuffix('-f32')}-first{keep}"
+    if (d / "model.safetensors").exists():
+        return d
+    layer = re.compile(r"(?:layers|layer|blk)\.(\d+)\.")
+    tensors = {k: v for k, v in load_dir(src).items() if not (m := layer.search(k)) or int(m.group(1)) < keep}
+    cfg = json.loads((src / "config.json").read_text()) if (src / "config.json").exists() else None
+    return save_dir(d, tensors, cfg)
+
+
+def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
+    """Same function, reordered weights: MLP neurons and attention heads permuted per layer
+    (kv heads with their query groups, query heads within groups, o_proj columns alike)."""
+    d = out / "smollm2-permuted"
+    if (d / "model.safetensors").exists():
+        return d
+    cfg = json.loads((src / "config.json").read_text())
+    heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = cfg["hidden_size"] // heads
+    group = heads // kv
+    rng = np.random.default_rng(seed)
+    w = load_dir(src)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        neurons = rng.permutation(w[p + "mlp.up_proj.weight"].shape[0])
+        w[p + "mlp.gate_proj.weight"] = w[p + "mlp.gate_proj.weight"][neurons]
+        w[p + "mlp.up_proj.weight"] = w[p + "mlp.up_proj.weight"][neurons]
+        w[p + "mlp.down_proj.weight"] = w[p + "mlp.down_proj.weight"][:, neurons]
+        kv_order = rng.permutation(kv)
+        q_order = [g * group + h for g in kv_order for h in rng.permutation(group)]
+        rows = lambda order: np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in order])  # noqa: E731
+        w[p + "self_attn.q_proj.weight"] = w[p + "self_attn.q_proj.weight"][rows(q_order)]
+        w[p + "self_attn.k_proj.weight"] = w[p + "self_attn.k_proj.weight"][rows(kv_order)]
+        w[p + "self_attn.v_proj.weight"] = w[p + "self_attn.v_proj.weight"][rows(kv_order)]
+        w[p + "self_attn.o_proj.weight"] = w[p + "self_attn.o_proj.weight"][:, rows(q_order)]
+    return save_dir(d, w, cfg)
+
+
+def permuted_bert(src: Path, out: Path, seed: int = 0) -> Path:
+    d = out / "minilm-permuted"
+    if (d / "model.safetensors").exists():
+        return d
+    cfg = json.loads((src / "config.json").read_text())
+    heads, hd = cfg["num_attention_heads"], cfg["hidden_size"] // cfg["num_attention_heads"]
+    rng = np.random.default_rng(seed)
+    w = load_dir(src)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        neurons = rng.permutation(w[p + "intermediate.dense.weight"].shape[0])
+        w[p + "intermediate.dense.weight"] = w[p + "intermediate.dense.weight"][neurons]
+        w[p + "intermediate.dense.bias"] = w[p + "intermediate.dense.bias"][neurons]
+        w[p + "output.dense.weight"] = w[p + "output.dense.weight"][:, neurons]
+        rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in rng.permutation(heads)])
+        for name in ("query", "key", "value"):
+            w[p + f"attention.self.{name}.weight"] = w[p + f"attention.self.{name}.weight"][rows]
+            w[p + f"attention.self.{name}.bias"] = w[p + f"attention.self.{name}.bias"][rows]
+        w[p + "attention.output.dense.weight"] = w[p + "attention.output.dense.weight"][:, rows]
+    return save_dir(d, w, cfg)
+
+
+def fresh(src: Path, out: Path, name: str, std: float = 0.02, seed: int = 1) -> Path:
+    """Same shapes, freshly initialised N(0, std) weights (the usual Transformer initialisation)."""
+    d = out / name
+    if (d / "model.safetensors").exists():
+        return d
+    rng = np.random.default_rng(seed)
+    tensors = {k: (rng.standard_normal(v.shape) * std).astype(np.float32) if v.ndim == 2 else v
+               for k, v in load_dir(src).items()}
+    cfg = json.loads((src / "config.json").read_text()) if (src / "config.json").exists() else None
+    return save_dir(d, tensors, cfg)
+
+
+# --- LoRA fine-tunes ------------------------------------------------------------------------
+
+def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str, rank: int, steps: int,
+                  seed: int = 0) -> tuple[Path, Path]:
+    """A PEFT LoRA fine-tune on one corpus (causal LM for SmolLM2, masked LM for MiniLM); returns
+    (adapter directory, merged model directory)."""
+    name = f"{base.name.removesuffix('-f32')}-lora-{corpus_name}-r{rank}"
+    adapter, merged = out / name, out / f"{name}-merged"
+    if (merged / "config.json").exists() and (adapter / "adapter_config.json").exists():
+        return adapter, merged
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    if kind == "causal":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(base))
+        model = AutoModelForCausalLM.from_pretrained(str(base), torch_dtype=torch.float32)
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        seq, batch, lr = 64, 4, 1e-3
+    else:
+        from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+        tok = AutoTokenizer.from_pretrained(str(base))
+        cfg = BertConfig.from_pretrained(str(base))
+        model = BertForMaskedLM(cfg)
+        state = {f"bert.{k}": torch.from_numpy(v) for k, v in load_dir(base).items()}
+        model.load_state_dict(state, strict=False)
+        targets = ["query", "key", "value", "dense"]
+        seq, batch, lr = 64, 8, 1e-3
+    lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0,
+                      bias="none", task_type="CAUSAL_LM" if kind == "causal" else None)
+    model = get_peft_model(model, lcfg)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    ids = torch.tensor(tok(text, return_tensors=None, truncation=False)["input_ids"][:200_000], dtype=torch.long)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=gen)
+        x = torch.stack([ids[s:s + seq] for s in starts])
+        if kind == "causal":
+            loss = model(input_ids=x, labels=x).loss
+        else:
+            labels = x.clone()
+            mask = torch.rand(x.shape, generator=gen) < 0.15
+            labels[~mask] = -100
+            inp = x.clone()
+            inp[mask] = tok.mask_token_id
+            loss = model(input_ids=inp, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(str(adapter))
+    merged_model = model.merge_and_unload()
+    if kind == "causal":
+        merged_model.save_pretrained(str(merged), safe_serialization=True)
+    else:
+        state = {k.removeprefix("bert."): v.detach().numpy() for k, v in merged_model.state_dict().items()
+                 if k.startswith("bert.")}
+        save_dir(merged, state, json.loads((base / "config.json").read_text()))
+    (adapter / "final_loss.txt").write_text(f"{float(loss):.4f}\n")
+    return adapter, merged
+
+
+def build_all(cache: Path, steps_smollm: int, steps_minilm: int) -> dict[str, Path]:
+    cache.mkdir(parents=True, exist_ok=True)
+    m: dict[str, Path] = {
+        "smollm2-q4_1.gguf": real_models.smollm2_gguf(),
+        "gemma3-q4_k_m.gguf": real_models.gemma3_gguf(),
+        "minilm": real_models.minilm(),
+        "minilm-copy": real_models.minilm_copy(),
+    }
+    smol = m["smollm2-f32"] = smollm2_base(cache)
+    gem = m["gemma3-f32"] = gemma3_f32(cache)
+    mini = m["minilm"]
+    for q in ("Q8_0", "Q4_0", "F16"):
+        m[f"smollm2-{q.lower()}"] = roundtrip(smol, cache, q)
+    m["gemma3-q8_0"] = roundtrip(gem, cache, "Q8_0")
+    m["minilm-f16"] = roundtrip(mini, cache, "F16")
+    m["minilm-q8_0"] = roundtrip(mini, cache, "Q8_0")
+    m["smollm2-first20"] = truncated(smol, cache, 20)
+    m["minilm-first4"] = truncated(mini, cache, 4)
+    m["smollm2-permuted"] = permuted_llama(smol, cache)
+    m["minilm-permuted"] = permuted_bert(mini, cache)
+    m["smollm2-fresh"] = fresh(smol, cache, "smollm2-fresh")
+    m["minilm-fresh"] = fresh(mini, cache, "minilm-fresh", seed=2)
+    texts = {"python": corpus("python"), "prose": corpus("prose")}
+    for corpus_name, text in texts.items():
+        for rank in (16, 64):
+            a, mg = lora_finetune("causal", smol, cache, text, corpus_name, rank, steps_smollm)
+            m[a.name], m[mg.name] = a, mg
+            a, mg = lora_finetune("masked", mini, cache, text, corpus_name, rank, steps_minilm)
+            m[a.name], m[mg.name] = a, mg
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--steps-smollm", type=int, default=100)
+    ap.add_argument("--steps-minilm", type=int, default=200)
+    args = ap.parse_args()
+    models = build_all(args.cache, args.steps_smollm, args.steps_minilm)
+    (args.cache / "models.json").write_text(json.dumps({k: str(v) for k, v in models.items()}, indent=1))
+    for k, v in models.items():
+        print(f"{k:32s} {v}")
+
+
+if __name__ == "__main__":
+    main()
