@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=16)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    print(f"| matrix | method | used | max rel. error | certified bound | Krylov blocks |")
+    print("| matrix | method | used | max rel. error | certified bound | Krylov blocks |")
     print("|---|---|---|---|---|---|")
     for name, a in matrices(args.size, rng).items():
         ref = np.linalg.svd(a.astype(np.float64), compute_uv=False)[: args.k]

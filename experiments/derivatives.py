@@ -12,7 +12,6 @@ import argparse
 import glob
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -138,6 +137,11 @@ def truncated(src: Path, out: Path, keep: int) -> Path:
     return save_dir(d, tensors, cfg)
 
 
+def head_rows(order, head_dim: int) -> np.ndarray:
+    """Row indices that put attention heads in the given order."""
+    return np.concatenate([np.arange(h * head_dim, (h + 1) * head_dim) for h in order])
+
+
 def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
     """Same function, reordered weights: MLP neurons and attention heads permuted per layer
     (kv heads with their query groups, query heads within groups, o_proj columns alike)."""
@@ -158,11 +162,11 @@ def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
         w[p + "mlp.down_proj.weight"] = w[p + "mlp.down_proj.weight"][:, neurons]
         kv_order = rng.permutation(kv)
         q_order = [g * group + h for g in kv_order for h in rng.permutation(group)]
-        rows = lambda order: np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in order])  # noqa: E731
-        w[p + "self_attn.q_proj.weight"] = w[p + "self_attn.q_proj.weight"][rows(q_order)]
-        w[p + "self_attn.k_proj.weight"] = w[p + "self_attn.k_proj.weight"][rows(kv_order)]
-        w[p + "self_attn.v_proj.weight"] = w[p + "self_attn.v_proj.weight"][rows(kv_order)]
-        w[p + "self_attn.o_proj.weight"] = w[p + "self_attn.o_proj.weight"][:, rows(q_order)]
+        q_rows, kv_rows = head_rows(q_order, hd), head_rows(kv_order, hd)
+        w[p + "self_attn.q_proj.weight"] = w[p + "self_attn.q_proj.weight"][q_rows]
+        w[p + "self_attn.k_proj.weight"] = w[p + "self_attn.k_proj.weight"][kv_rows]
+        w[p + "self_attn.v_proj.weight"] = w[p + "self_attn.v_proj.weight"][kv_rows]
+        w[p + "self_attn.o_proj.weight"] = w[p + "self_attn.o_proj.weight"][:, q_rows]
     return save_dir(d, w, cfg)
 
 
@@ -180,7 +184,7 @@ def permuted_bert(src: Path, out: Path, seed: int = 0) -> Path:
         w[p + "intermediate.dense.weight"] = w[p + "intermediate.dense.weight"][neurons]
         w[p + "intermediate.dense.bias"] = w[p + "intermediate.dense.bias"][neurons]
         w[p + "output.dense.weight"] = w[p + "output.dense.weight"][:, neurons]
-        rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in rng.permutation(heads)])
+        rows = head_rows(rng.permutation(heads), hd)
         for name in ("query", "key", "value"):
             w[p + f"attention.self.{name}.weight"] = w[p + f"attention.self.{name}.weight"][rows]
             w[p + f"attention.self.{name}.bias"] = w[p + f"attention.self.{name}.bias"][rows]

@@ -1,8 +1,6 @@
 """The weightprint command: output, files, exit codes, errors."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap

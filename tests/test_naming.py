@@ -177,6 +177,7 @@ def test_custom_name_patterns_map_unknown_names(tmp_path, rng):
     fp = fp_of(tmp_path, name_patterns={r"block(?P<layer>\d+)\.attn_query": "q", r"block(?P<layer>\d+)\.ff_out": "down"})
     assert fp.types == ["q", "down"] and fp.layers == 4
     assert fp.layer_std[3, 0] == pytest.approx(q.astype(np.float64).std(), rel=1e-9)
+    assert fp.layer_std[3, 1] == pytest.approx(d.astype(np.float64).std(), rel=1e-9)
     assert np.isnan(fp.layer_std[0, 0])
 
 

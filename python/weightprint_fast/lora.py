@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -102,7 +103,7 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
             ))
     info = SourceInfo(
         str(path), "lora", str(config.get("base_model_name_or_path") or "lora"), sorted({m.family for m in mapped}),
-        sum(math.prod(t["shape"]) for t in f.tensors), {t["dtype"]: 1 for t in f.tensors},
+        sum(math.prod(t["shape"]) for t in f.tensors), dict(Counter(t["dtype"] for t in f.tensors)),
         {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
     )
     return records, info

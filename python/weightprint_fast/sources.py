@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Mapping, Optional
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ._native import WeightprintFormatError
 from .kernels import matrix_stats, top_singular_values
 from .naming import MappedTensor, Part, map_tensors
 from .safetensors_files import PathLike, open_shards
-from .scan import Window, analyse, progress_bar, usable_cores
+from .scan import FLOAT_DTYPES, Window, analyse, progress_bar, usable_cores
 
 
 @dataclass
@@ -92,15 +93,12 @@ def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
                   group_rows=part.group_rows, group_stride=part.group_stride * c)
 
 
-ProgressFactory = Optional[Callable[[str], object]]
-
-
 def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str,
                      name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
     shards = open_shards(path)
     config = read_config(path)
     by_name = {t.name: t for t in shards.tensors}
-    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in _FLOAT], config, name_patterns)
+    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in FLOAT_DTYPES], config, name_patterns)
     windows, owners = [], []
     for mt in mapped:
         for part in mt.parts:
@@ -117,16 +115,11 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
         for (mt, part), w, r in zip(owners, windows, results)
     ]
     families = sorted({mt.family for mt in mapped})
-    dtypes: dict[str, int] = {}
-    for t in shards.tensors:
-        dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
     info = SourceInfo(str(path), "safetensors", _architecture(config, families), families,
-                      sum(math.prod(t.shape) for t in shards.tensors), dtypes,
+                      sum(math.prod(t.shape) for t in shards.tensors), dict(Counter(t.dtype for t in shards.tensors)),
                       {"shards": len(shards.paths)})
     return records, info
 
-
-_FLOAT = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
 
 
 def _measure_dense(a: np.ndarray, top_k: int, method: str, threads: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
@@ -181,11 +174,8 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
             sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
             stats, sv, err = _measure_dense(sub, top_k, method, threads)
             records.append(MatrixRecord(part.layer, part.type, mt.name, sub.shape, stats, sv, err, part.expert))
-    qtypes: dict[str, int] = {}
-    for t in reader.tensors:
-        qtypes[t.tensor_type.name] = qtypes.get(t.tensor_type.name, 0) + 1
     info = SourceInfo(str(path), "gguf", arch, sorted({m.family for m in mapped}),
-                      sum(int(t.n_elements) for t in reader.tensors), qtypes,
+                      sum(int(t.n_elements) for t in reader.tensors), dict(Counter(t.tensor_type.name for t in reader.tensors)),
                       {"name": meta.get("general.name")})
     return records, info
 

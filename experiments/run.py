@@ -1,0 +1,163 @@
+"""Fingerprints every model that derivatives.py made, and measures the paper's claims and how well
+`compare` tells lineage. Writes experiments/results/: fingerprints/*.json, labels.json,
+pairs.json, summary.json, REPORT.md and plots.
+
+Usage: python experiments/derivatives.py && python experiments/run.py
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import sys
+from pathlib import Path
+
+
+import weightprint_fast as wf
+from weightprint_fast.report import plot, table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derivatives import CACHE  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIGNALS = ("sd_cosine", "cv_cosine", "layer_pearson", "coclustering_agreement", "spectral_distance")
+
+
+def is_adapter(name: str) -> bool:
+    return "-lora-" in name and not name.endswith("-merged")
+
+
+def lineage(name: str) -> str:
+    """The family a model descends from; fresh initialisations are their own."""
+    if name.endswith("-fresh"):
+        return name
+    for family in ("smollm2", "gemma3", "minilm"):
+        if name.startswith(family):
+            return family
+    raise ValueError(name)
+
+
+def fingerprints(models: dict[str, str]) -> dict[str, wf.Fingerprint]:
+    out = RESULTS / "fingerprints"
+    out.mkdir(parents=True, exist_ok=True)
+    fps = {}
+    for name, path in models.items():
+        target = out / f"{name}.json"
+        if target.exists():
+            fps[name] = wf.Fingerprint.load(target)
+            continue
+        fp = wf.fingerprint(path, progress=False)
+        fp.meta["name"] = name
+        fp.meta["source"] = name  # no local paths in committed results
+        fp.save(target)
+        fps[name] = fp
+    return fps
+
+
+def auc(scores: list[float], labels: list[bool]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def evaluate(fps: dict[str, wf.Fingerprint]) -> tuple[list[dict], dict]:
+    names = sorted(n for n in fps if not is_adapter(n))
+    pairs = []
+    for a, b in itertools.combinations(names, 2):
+        c = wf.compare(fps[a], fps[b])
+        pairs.append({"a": a, "b": b, "related": lineage(a) == lineage(b), **c.to_dict()})
+    labels = [p["related"] for p in pairs]
+    summary = {"pairs": len(pairs), "related_pairs": sum(labels), "auc": {}}
+    for s in SIGNALS:
+        worst = -math.inf
+        score = [(-(p[s]) if p[s] is not None else worst) if s == "spectral_distance"
+                 else (p[s] if p[s] is not None else worst) for p in pairs]
+        score = [x if x is not None and not (isinstance(x, float) and math.isnan(x)) else -1e9 for x in score]
+        summary["auc"][s] = auc(score, labels)
+    related = [p for p in pairs if p["related"]]
+    unrelated = [p for p in pairs if not p["related"]]
+    said_related = lambda p: p["verdict"] in ("same-model", "same-family/derived")  # noqa: E731
+    summary["verdict"] = {
+        "true_positive_rate": sum(map(said_related, related)) / len(related),
+        "false_positive_rate": sum(map(said_related, unrelated)) / len(unrelated),
+        "undetermined_related": sum(p["verdict"] == "undetermined" for p in related),
+        "undetermined_unrelated": sum(p["verdict"] == "undetermined" for p in unrelated),
+        "unrelated_called_unrelated": sum(p["verdict"] == "unrelated" for p in unrelated) / len(unrelated),
+    }
+    return pairs, summary
+
+
+def report(fps: dict[str, wf.Fingerprint], pairs: list[dict], summary: dict) -> str:
+    lines = ["# Results", ""]
+    bases = ["smollm2-f32", "gemma3-f32", "minilm", "smollm2-fresh", "minilm-fresh"]
+    cm = wf.compare_many([fps[n] for n in bases])
+    lines += ["## Families separate (SD-vector cosine / CV cosine between base models)", ""]
+    rows = [[n] + [f"{cm.signals['sd_cosine'][i, j]:.4f} / {cm.signals['cv_cosine'][i, j]:.3f}" for j in range(len(bases))]
+            for i, n in enumerate(bases)]
+    lines += [table(["model"] + bases, rows), ""]
+    lines += ["## Co-clustering of q with k, and of v with o (fraction of layers in one cluster)", ""]
+    rows = []
+    for n in ["smollm2-f32", "smollm2-q4_1.gguf", "gemma3-f32", "gemma3-q4_k_m.gguf", "minilm"]:
+        fp = fps[n]
+        t = fp.types.index
+        rows.append([n, fp.coclustering[t("q"), t("k")], fp.coclustering[t("v"), t("o")],
+                     fp.coclustering[t("q"), t("v")], fp.coclustering[t("k"), t("o")]])
+    lines += [table(["model", "q-k", "v-o", "q-v", "k-o"], rows), ""]
+    lines += ["## LoRA adapters: SD vectors by corpus and by base", ""]
+    adapters = sorted(n for n in fps if is_adapter(n))
+    rows = []
+    for a, b in itertools.combinations(adapters, 2):
+        same_base = a.split("-lora-")[0] == b.split("-lora-")[0]
+        same_corpus = a.split("-lora-")[1].split("-r")[0] == b.split("-lora-")[1].split("-r")[0]
+        c = wf.compare(fps[a], fps[b])
+        rows.append([a, b, "yes" if same_base else "no", "yes" if same_corpus else "no", c.sd_cosine, c.sd_distance])
+    lines += [table(["adapter A", "adapter B", "same base", "same corpus", "SD cos", "SD dist"], rows), ""]
+    lines += ["## LoRA: Clustering Vector of adapter and merged model against the base", ""]
+    rows = []
+    for a in adapters:
+        base = "smollm2-f32" if a.startswith("smollm2") else "minilm"
+        ca, cmg = wf.compare(fps[base], fps[a]), wf.compare(fps[base], fps[a + "-merged"])
+        rows.append([a, ca.cv_cosine, ca.cv_distance, cmg.cv_cosine, cmg.cv_distance, cmg.spectral_distance, cmg.verdict])
+    lines += [table(["adapter", "CV cos adapter", "CV dist adapter", "CV cos merged", "CV dist merged",
+                     "spectral d merged", "verdict merged"], rows), ""]
+    lines += ["## Robustness: each derivative against its base", ""]
+    rows = []
+    for n in sorted(fps):
+        if is_adapter(n) or n in ("smollm2-f32", "gemma3-f32", "minilm") or n.endswith("-fresh"):
+            continue
+        base = {"smollm2": "smollm2-f32", "gemma3": "gemma3-f32", "minilm": "minilm"}[lineage(n)]
+        c = wf.compare(fps[base], fps[n])
+        rows.append([n, c.sd_distance, c.cv_distance, c.layer_pearson, c.spectral_distance, c.verdict])
+    lines += [table(["derivative", "SD dist", "CV dist", "layer r", "spectral d", "verdict"], rows), ""]
+    v = summary["verdict"]
+    lines += ["## Lineage detection over all pairs of models", "",
+              f"{summary['pairs']} pairs ({summary['related_pairs']} related). ROC AUC per signal:", "",
+              table(["signal", "ROC AUC"], [[s, a] for s, a in summary["auc"].items()]), "",
+              f"Verdict: true-positive rate {v['true_positive_rate']:.3f}, false-positive rate "
+              f"{v['false_positive_rate']:.3f}; undetermined: {v['undetermined_related']} related and "
+              f"{v['undetermined_unrelated']} unrelated pairs.", ""]
+    missed = [p for p in pairs if p["related"] and p["verdict"] not in ("same-model", "same-family/derived")]
+    if missed:
+        lines += ["Related pairs the verdict did not call related:", "",
+                  table(["A", "B", "verdict", "reason"], [[p["a"], p["b"], p["verdict"], p["reason"]] for p in missed]), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    models = json.loads((CACHE / "models.json").read_text())
+    fps = fingerprints(models)
+    pairs, summary = evaluate(fps)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "labels.json").write_text(json.dumps({n: lineage(n) for n in fps if not is_adapter(n)}, indent=1))
+    (RESULTS / "pairs.json").write_text(json.dumps(pairs, indent=1))
+    (RESULTS / "summary.json").write_text(json.dumps(summary, indent=1))
+    text = report(fps, pairs, summary)
+    (RESULTS / "REPORT.md").write_text(text + "\n")
+    plot([fps[n] for n in ("smollm2-f32", "gemma3-f32", "minilm")], RESULTS / "families.png")
+    plot([fps[n] for n in sorted(fps) if n.startswith("smollm2") and not is_adapter(n)], RESULTS / "smollm2-derivatives.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
