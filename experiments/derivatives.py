@@ -1,7 +1,7 @@
 """Derivatives of the real checkpoints, made here: LoRA fine-tunes (adapter + merged), precision
 round trips, truncated, permuted and freshly initialised copies.
 
-Usage: python experiments/derivatives.py [--cache DIR] [--steps-smollm 100] [--steps-minilm 200]
+Usage: python experiments/derivatives.py [--cache DIR] [--steps-smollm 100] [--steps-minilm 100]
 Everything is written under the cache (default ~/.cache/weightprint-fast/experiments), never into
 git; a model already there is not rebuilt. Needs: torch, transformers, peft, gguf, safetensors.
 """
@@ -234,7 +234,7 @@ def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str,
         state = {f"bert.{k}": torch.from_numpy(v) for k, v in load_dir(base).items()}
         model.load_state_dict(state, strict=False)
         targets = ["query", "key", "value", "dense"]
-        seq, batch, lr = 64, 8, 1e-3
+        seq, batch, lr = 64, 4, 1e-3
     lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0,
                       bias="none", task_type="CAUSAL_LM" if kind == "causal" else None)
     model = get_peft_model(model, lcfg)
@@ -305,7 +305,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--steps-smollm", type=int, default=100)
-    ap.add_argument("--steps-minilm", type=int, default=200)
+    ap.add_argument("--steps-minilm", type=int, default=100)
     args = ap.parse_args()
     models = build_all(args.cache, args.steps_smollm, args.steps_minilm)
     (args.cache / "models.json").write_text(json.dumps({k: str(v) for k, v in models.items()}, indent=1))

@@ -3,8 +3,8 @@
 Signals (over the projection types both models have):
 - ``sd_cosine`` / ``sd_distance``: cosine similarity / Euclidean distance of the SD vectors;
 - ``cv_cosine`` / ``cv_distance``: the same for the Clustering Vectors;
-- ``layer_pearson``: Pearson correlation of the per-layer std profiles (resampled to a common
-  depth when the depths differ);
+- ``layer_pearson``: Pearson correlation of the per-layer std profiles; when the depths differ,
+  the better of the profiles resampled to a common depth and of the layers both have;
 - ``coclustering_agreement``: 1 - mean |C_a - C_b| of the co-clustering matrices;
 - ``spectral_distance``: median over matching (layer, type) matrices of ||s_a - s_b|| / ||s_a||
   for their top singular values, over the layers both models have (same top_k needed).
@@ -147,9 +147,15 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
     cva, cvb = fa.clustering_vector[ia], fb.clustering_vector[ib]
     depth = max(fa.layers, fb.layers)
     pa, pb = _resample(fa.layer_std[:, ia], depth), _resample(fb.layer_std[:, ib], depth)
+    pearson = _pearson(pa.ravel(), pb.ravel())
+    if fa.layers != fb.layers:
+        # Different depths are either a scaled family member (compare stretched profiles) or a
+        # truncated copy (compare the layers both have): the better alignment counts.
+        common = min(fa.layers, fb.layers)
+        prefix = _pearson(fa.layer_std[:common, ia].ravel(), fb.layer_std[:common, ib].ravel())
+        pearson = float(np.nanmax([pearson, prefix]))
     co = np.abs(fa.coclustering[np.ix_(ia, ia)] - fb.coclustering[np.ix_(ib, ib)])
     sd_cos = _cosine(sda, sdb)
-    pearson = _pearson(pa.ravel(), pb.ravel())
     spectral = _spectral_distance(fa, fb, ia, ib)
     verdict, reason = _verdict(sd_cos, pearson, spectral, fa.layers == fb.layers)
     return Comparison(
