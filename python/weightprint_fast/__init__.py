@@ -13,14 +13,21 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._native import WeightprintFormatError
+from .batch import BatchReport, SearchHit, batch, search
 from .compare import THRESHOLDS, Comparison, ComparisonMatrix, compare, compare_many
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
 from .kernels import METHODS, matrix_stats, top_singular_values
 from .naming import TYPE_ORDER, ProjectionType, UnknownArchitectureError
 from .safetensors_files import ShardSet, TensorEntry, open_shards
 from .scan import TensorRecord, Window, WindowResult, analyse, scan
+from .store import FingerprintStore
 
 __all__ = [
+    "BatchReport",
+    "FingerprintStore",
+    "SearchHit",
+    "batch",
+    "search",
     "METHODS",
     "THRESHOLDS",
     "TYPE_ORDER",

@@ -163,6 +163,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_paths(args: argparse.Namespace) -> list[str]:
+    paths = list(args.paths)
+    if args.from_file is not None:
+        paths += [line.strip() for line in args.from_file.read_text().splitlines() if line.strip()]
+    if not paths:
+        raise ValueError("no checkpoints given (PATHS or --from-file)")
+    return paths
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import batch
+
+    settings = _settings(args)
+    settings.pop("progress")
+    report = batch(_read_paths(args), args.store, workers=args.workers, cluster=args.cluster, verify=args.verify,
+                   progress=not args.quiet, **settings)
+    if args.json:
+        json.dump({"done": report.done, "skipped": report.skipped, "failed": report.failed}, sys.stdout, indent=2)
+        print()
+    else:
+        print(f"{len(report.done)} fingerprinted, {len(report.skipped)} unchanged, {len(report.failed)} failed "
+              f"-> {args.store}")
+        for path, error in report.failed.items():
+            print(f"  failed: {path}: {error}")
+    return EXIT_OK if not report.failed else EXIT_USAGE
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .batch import search
+    from .report import table
+
+    hits = search(args.query, args.store, top=args.top, **_settings(args))
+    if args.json:
+        json.dump([{"path": h.path, "score": h.score, **h.comparison.to_dict()} for h in hits], sys.stdout, indent=2)
+        print()
+    else:
+        print(table(["rank", "model", "verdict", "spectral d", "SD cos", "CV cos", "layer r"],
+                    [[i + 1, h.path, h.comparison.verdict, h.comparison.spectral_distance, h.comparison.sd_cosine,
+                      h.comparison.cv_cosine, h.comparison.layer_pearson] for i, h in enumerate(hits)]))
+    return EXIT_OK
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from .report import table
+    from .store import FingerprintStore
+
+    if not args.store.exists():
+        raise FileNotFoundError(f"{args.store}: no such store")
+    with FingerprintStore(args.store) as db:
+        if args.action == "ls":
+            rows = list(db)
+            if args.json:
+                json.dump([{"path": r.path, "status": r.status, "error": r.error, "size": r.size} for r in rows],
+                          sys.stdout, indent=2)
+                print()
+            else:
+                print(table(["model", "status", "size", "error"],
+                            [[r.path, r.status, f"{r.size / 1e6:.1f} MB", r.error] for r in rows]))
+        elif args.action == "rm":
+            missing = [p for p in args.items if not db.remove(p) and not db.remove(str(Path(p).resolve()))]
+            if missing:
+                raise ValueError(f"not in the store: {', '.join(missing)}")
+        else:
+            if not args.items:
+                raise ValueError("store export needs a target directory")
+            files = db.export(args.items[0])
+            print(f"exported {len(files)} fingerprints to {args.items[0]}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="weightprint", description="Fingerprint LLM checkpoints from their weights.")
     p.add_argument("--version", action="version", version=f"weightprint-fast {__version__}")
@@ -194,6 +264,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("path", help="a .safetensors file, a directory of shards, or an index JSON")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)
+
+    sp = sub.add_parser("batch", parents=[common], help="fingerprint many checkpoints into a store (resumable)")
+    sp.add_argument("paths", nargs="*", metavar="PATH", help="checkpoints")
+    sp.add_argument("--from-file", type=Path, help="a file listing checkpoints, one per line")
+    sp.add_argument("--store", type=Path, required=True, help="SQLite store file (created if missing)")
+    sp.add_argument("--workers", type=int, help="local worker processes (default: cores // 2)")
+    sp.add_argument("--cluster", help="Dask scheduler address (tcp://host:8786) instead of local workers")
+    sp.add_argument("--verify", action="store_true", help="detect changed files by sha256, not size and mtime")
+    sp.add_argument("--json", action="store_true", help="machine-readable summary")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_batch)
+
+    sp = sub.add_parser("search", parents=[common], help="rank the stored models by closeness to a model")
+    sp.add_argument("query", help="a checkpoint or a saved fingerprint")
+    sp.add_argument("--store", type=Path, required=True)
+    sp.add_argument("--top", type=int, default=10)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_search)
+
+    sp = sub.add_parser("store", parents=[common], help="list, remove or export stored fingerprints")
+    sp.add_argument("action", choices=("ls", "rm", "export"))
+    sp.add_argument("items", nargs="*", help="rm: checkpoint paths; export: target directory")
+    sp.add_argument("--store", type=Path, required=True)
+    sp.add_argument("--json", action="store_true", help="machine-readable output (ls)")
+    sp.set_defaults(func=cmd_store)
 
     sp = sub.add_parser("demo", parents=[common], help="build synthetic checkpoints, fingerprint and compare them")
     sp.add_argument("--dir", help="where to build them (default: a new temporary directory)")

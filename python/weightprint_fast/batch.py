@@ -1,0 +1,177 @@
+"""Fleet mode: fingerprint many checkpoints into a store, locally or on a Dask cluster, and search it.
+
+Executors:
+- local (default): worker processes, one checkpoint each at a time, the cores split between
+  them so that BLAS threads never oversubscribe;
+- Dask distributed (``cluster="tcp://scheduler:8786"``, or a ``distributed.Client``): each
+  worker reads its checkpoint from shared storage and sends back only the fingerprint. Dask was
+  chosen over Ray because it is pure Python on every platform this package builds for, starts a
+  local cluster in-process for tests, and reschedules the tasks of a lost worker by itself.
+
+Only the coordinator (the calling process) writes to the store, so workers never contend for it;
+rows are keyed by checkpoint path, so a retried task cannot duplicate a result.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+from .compare import VERDICTS, Comparison, compare
+from .fingerprint import Fingerprint
+from .scan import usable_cores
+from .store import FingerprintStore, stamp
+
+
+@dataclass
+class BatchReport:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # path -> error
+
+
+def fingerprint_to_json(path: str, settings: dict) -> tuple[str, Optional[str], Optional[str]]:
+    """Worker task: (path, fingerprint JSON or None, error or None). Never raises."""
+    from .fingerprint import fingerprint
+
+    try:
+        fp = fingerprint(path, progress=False, **settings)
+        return path, json.dumps(fp.to_dict(), allow_nan=False), None
+    except Exception as e:  # a failed checkpoint is a result, not the end of the batch
+        return path, None, f"{type(e).__name__}: {e}".strip() or traceback.format_exc(limit=1)
+
+
+def batch(
+    paths: Sequence[Union[str, Path]],
+    store: Union[str, Path, FingerprintStore],
+    *,
+    workers: Optional[int] = None,
+    cluster=None,
+    verify: bool = False,
+    progress: bool = True,
+    on_result: Optional[Callable[[str, Optional[str]], None]] = None,
+    **settings,
+) -> BatchReport:
+    """Fingerprints every checkpoint not already in the store with the same files.
+
+    ``workers``: local worker processes (default: cores // 2, at least 1); ``cluster``: a Dask
+    scheduler address or Client instead. ``verify``: compare contents by sha256, not size and
+    mtime. ``settings`` go to :func:`fingerprint` (top_k, n_clusters, method, ...).
+    ``on_result(path, error)`` is called as each checkpoint finishes.
+    """
+    own = not isinstance(store, FingerprintStore)
+    db = FingerprintStore(store) if own else store
+    report = BatchReport()
+    try:
+        todo, stamps = [], {}
+        for p in paths:
+            key = str(Path(p).resolve())
+            stamps[key] = stamp(key, verify)
+            if db.is_current(key, stamps[key]):
+                report.skipped.append(key)
+            else:
+                todo.append(key)
+        bar = None
+        if progress and todo:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc="batch", unit="checkpoint")
+        for path, fp_json, error in _run(todo, settings, workers, cluster):
+            if fp_json is not None:
+                db.put(path, stamps[path], Fingerprint.from_dict(json.loads(fp_json), path))
+                report.done.append(path)
+            else:
+                db.put(path, stamps[path], error=error)
+                report.failed[path] = error
+            if on_result:
+                on_result(path, error)
+            if bar:
+                bar.update(1)
+        if bar:
+            bar.close()
+    finally:
+        if own:
+            db.close()
+    return report
+
+
+def _run(todo: list[str], settings: dict, workers: Optional[int], cluster):
+    if not todo:
+        return
+    if cluster is not None:
+        yield from _run_dask(todo, settings, cluster)
+        return
+    cores = usable_cores()
+    workers = max(1, min(workers or max(1, cores // 2), len(todo)))
+    per_worker = dict(settings, threads=settings.get("threads") or max(1, cores // workers))
+    # Spawned, not forked: a fork of a process whose OpenBLAS threads already run can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(fingerprint_to_json, p, per_worker) for p in todo]
+        for f in as_completed(futures):
+            yield f.result()
+
+
+def _run_dask(todo: list[str], settings: dict, cluster):
+    from distributed import Client, as_completed as dask_completed
+
+    client = cluster if isinstance(cluster, Client) else Client(cluster)
+    try:
+        futures = client.map(fingerprint_to_json, todo, settings=settings, pure=False)
+        for f in dask_completed(futures):
+            try:
+                yield f.result()
+            except Exception as e:  # the task itself failed repeatedly (e.g. its workers kept dying)
+                idx = futures.index(f)
+                yield todo[idx], None, f"{type(e).__name__}: {e}"
+    finally:
+        if client is not cluster:
+            client.close()
+
+
+@dataclass
+class SearchHit:
+    path: str
+    comparison: Comparison
+    score: float  # verdict rank first, then spectral closeness / SD-vector similarity
+
+
+def _score(c: Comparison) -> float:
+    rank = {"same-model": 3, "same-family/derived": 2, "undetermined": 1, "unrelated": 0}[c.verdict]
+    closeness = 1.0 / (1.0 + c.spectral_distance) if c.spectral_distance is not None else c.sd_cosine / 2
+    return rank + closeness
+
+
+def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, FingerprintStore], *,
+           top: int = 10, **settings) -> list[SearchHit]:
+    """The stored models ranked by closeness to ``query`` (a Fingerprint, a saved fingerprint or a
+    checkpoint), best first: by verdict, then by spectral distance (or SD cosine)."""
+    from .compare import as_fingerprint
+
+    q = as_fingerprint(query, **settings)
+    own = not isinstance(store, FingerprintStore)
+    db = FingerprintStore(store) if own else store
+    try:
+        hits = []
+        for row in db:
+            if row.status != "ok":
+                continue
+            fp = row.fingerprint()
+            fp.meta["name"] = row.path
+            try:
+                c = compare(q, fp)
+            except ValueError:  # no projection type in common
+                continue
+            hits.append(SearchHit(row.path, c, _score(c)))
+    finally:
+        if own:
+            db.close()
+    hits.sort(key=lambda h: -h.score)
+    return hits[:top]
+
+
+__all__ = ["BatchReport", "SearchHit", "VERDICTS", "batch", "fingerprint_to_json", "search"]

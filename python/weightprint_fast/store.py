@@ -1,0 +1,146 @@
+"""A fingerprint store: one SQLite file, one row per checkpoint, opened by path.
+
+Rows are keyed by the checkpoint's path, so a checkpoint is stored once however often it is
+fingerprinted. Each row keeps the checkpoint's stamp (total size and newest mtime of its files;
+sha256 of their contents when verified), the outcome (ok or error) and the fingerprint's JSON.
+Writes are single transactions in WAL mode, so several processes may write the same store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+from .fingerprint import Fingerprint
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    sha256 TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    error TEXT,
+    fingerprint TEXT,
+    updated REAL NOT NULL
+)
+"""
+
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".json")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What identifies a checkpoint's contents: size and newest mtime of its files, and, when
+    asked for, a sha256 over their bytes."""
+
+    size: int
+    mtime: float
+    sha256: Optional[str] = None
+
+
+def checkpoint_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
+def stamp(path: Union[str, Path], verify: bool = False) -> Stamp:
+    files = checkpoint_files(Path(path))
+    stats = [f.stat() for f in files]
+    digest = None
+    if verify:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                while block := fh.read(1 << 24):
+                    h.update(block)
+        digest = h.hexdigest()
+    return Stamp(sum(s.st_size for s in stats), max((s.st_mtime for s in stats), default=0.0), digest)
+
+
+@dataclass
+class StoredCheckpoint:
+    path: str
+    status: str
+    error: Optional[str]
+    size: int
+    updated: float
+    fingerprint_json: Optional[str]
+
+    def fingerprint(self) -> Fingerprint:
+        if self.fingerprint_json is None:
+            raise ValueError(f"{self.path}: no fingerprint stored ({self.error})")
+        return Fingerprint.from_dict(json.loads(self.fingerprint_json), self.path)
+
+
+class FingerprintStore:
+    """The store at ``path`` (created if missing)."""
+
+    def __init__(self, path: Union[str, Path]):
+        self.path = Path(path)
+        self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "FingerprintStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def is_current(self, checkpoint: str, current: Stamp) -> bool:
+        """Whether the stored row for ``checkpoint`` is a fingerprint of these same files."""
+        row = self._db.execute("SELECT size, mtime, sha256, status FROM checkpoints WHERE path = ?",
+                               (checkpoint,)).fetchone()
+        if row is None or row[3] != "ok" or row[0] != current.size:
+            return False
+        if current.sha256 is not None:
+            return row[2] == current.sha256
+        return row[1] == current.mtime
+
+    def put(self, checkpoint: str, st: Stamp, fingerprint: Optional[Fingerprint] = None,
+            error: Optional[str] = None) -> None:
+        """Stores one outcome (a fingerprint, or the error that prevented it), replacing any older one."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (checkpoint, st.size, st.mtime, st.sha256, "ok" if fingerprint is not None else "error", error,
+             json.dumps(fingerprint.to_dict(), allow_nan=False) if fingerprint is not None else None, time.time()),
+        )
+
+    def get(self, checkpoint: str) -> StoredCheckpoint:
+        row = self._db.execute("SELECT path, status, error, size, updated, fingerprint FROM checkpoints WHERE path = ?",
+                               (checkpoint,)).fetchone()
+        if row is None:
+            raise KeyError(checkpoint)
+        return StoredCheckpoint(*row)
+
+    def __iter__(self) -> Iterator[StoredCheckpoint]:
+        rows = self._db.execute("SELECT path, status, error, size, updated, fingerprint FROM checkpoints ORDER BY path")
+        return (StoredCheckpoint(*r) for r in rows.fetchall())
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+
+    def remove(self, checkpoint: str) -> bool:
+        return self._db.execute("DELETE FROM checkpoints WHERE path = ?", (checkpoint,)).rowcount > 0
+
+    def export(self, directory: Union[str, Path]) -> list[Path]:
+        """Writes every stored fingerprint as ``<n>-<name>.fingerprint.json``; returns the files."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for i, row in enumerate(r for r in self if r.status == "ok"):
+            fp = row.fingerprint()
+            target = out / f"{i:04d}-{Path(row.path).name}.fingerprint.json"
+            fp.save(target)
+            written.append(target)
+        return written
