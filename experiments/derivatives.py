@@ -142,6 +142,15 @@ def head_rows(order, head_dim: int) -> np.ndarray:
     return np.concatenate([np.arange(h * head_dim, (h + 1) * head_dim) for h in order])
 
 
+def permute_neurons(w: dict, rows_of: list[str], cols_of: str, rng: np.random.Generator) -> None:
+    """Reorders an MLP's hidden neurons: rows of its input projections (and biases), columns of
+    its output projection."""
+    order = rng.permutation(w[rows_of[0]].shape[0])
+    for name in rows_of:
+        w[name] = w[name][order]
+    w[cols_of] = w[cols_of][:, order]
+
+
 def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
     """Same function, reordered weights: MLP neurons and attention heads permuted per layer
     (kv heads with their query groups, query heads within groups, o_proj columns alike)."""
@@ -156,10 +165,7 @@ def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
     w = load_dir(src)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        neurons = rng.permutation(w[p + "mlp.up_proj.weight"].shape[0])
-        w[p + "mlp.gate_proj.weight"] = w[p + "mlp.gate_proj.weight"][neurons]
-        w[p + "mlp.up_proj.weight"] = w[p + "mlp.up_proj.weight"][neurons]
-        w[p + "mlp.down_proj.weight"] = w[p + "mlp.down_proj.weight"][:, neurons]
+        permute_neurons(w, [p + "mlp.up_proj.weight", p + "mlp.gate_proj.weight"], p + "mlp.down_proj.weight", rng)
         kv_order = rng.permutation(kv)
         q_order = [g * group + h for g in kv_order for h in rng.permutation(group)]
         q_rows, kv_rows = head_rows(q_order, hd), head_rows(kv_order, hd)
@@ -180,10 +186,8 @@ def permuted_bert(src: Path, out: Path, seed: int = 0) -> Path:
     w = load_dir(src)
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        neurons = rng.permutation(w[p + "intermediate.dense.weight"].shape[0])
-        w[p + "intermediate.dense.weight"] = w[p + "intermediate.dense.weight"][neurons]
-        w[p + "intermediate.dense.bias"] = w[p + "intermediate.dense.bias"][neurons]
-        w[p + "output.dense.weight"] = w[p + "output.dense.weight"][:, neurons]
+        permute_neurons(w, [p + "intermediate.dense.weight", p + "intermediate.dense.bias"],
+                        p + "output.dense.weight", rng)
         rows = head_rows(rng.permutation(heads), hd)
         for name in ("query", "key", "value"):
             w[p + f"attention.self.{name}.weight"] = w[p + f"attention.self.{name}.weight"][rows]

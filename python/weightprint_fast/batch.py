@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from .compare import VERDICTS, Comparison, compare
+from .compare import Comparison, compare
 from .fingerprint import Fingerprint
 from .scan import usable_cores
 from .store import FingerprintStore, stamp
@@ -174,4 +174,4 @@ def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, Fingerp
     return hits[:top]
 
 
-__all__ = ["BatchReport", "SearchHit", "VERDICTS", "batch", "fingerprint_to_json", "search"]
+__all__ = ["BatchReport", "SearchHit", "batch", "fingerprint_to_json", "search"]

@@ -126,15 +126,8 @@ def _encode(x):
 
 
 def _decode(x) -> np.ndarray:
-    return np.array(x, dtype=np.float64) if not _has_none(x) else np.array(_nan(x), dtype=np.float64)
-
-
-def _has_none(x) -> bool:
-    return any(_has_none(v) for v in x) if isinstance(x, list) else x is None
-
-
-def _nan(x):
-    return [_nan(v) for v in x] if isinstance(x, list) else (math.nan if x is None else x)
+    """Nested lists back to an array; numpy reads null (None) as NaN for float dtypes."""
+    return np.array(x, dtype=np.float64)
 
 
 def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize_how: str, feature: str) -> dict:
