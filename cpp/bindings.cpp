@@ -8,6 +8,7 @@
 
 #include "blas.hpp"
 #include "errors.hpp"
+#include "gram_product.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
 #include "spectral.hpp"
@@ -230,6 +231,24 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("k"), py::arg("method"),
         py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("threads") = 1);
+
+    m.def(
+        "gram_product",
+        [](const py::array_t<float, py::array::c_style | py::array::forcecast>& r,
+           const py::array_t<float, py::array::f_style | py::array::forcecast>& x, int threads) {
+            if (r.ndim() != 2 || x.ndim() != 2 || x.shape(0) != r.shape(1))
+                throw std::invalid_argument("expected R (rows x cols) and x (cols x width)");
+            const size_t rows = static_cast<size_t>(r.shape(0)), cols = static_cast<size_t>(r.shape(1));
+            const int width = static_cast<int>(x.shape(1));
+            py::array_t<float, py::array::f_style> y({x.shape(0), x.shape(1)});
+            {
+                py::gil_scoped_release nogil;
+                GramProduct(r.data(), rows, cols, cols, width, threads).apply(x.data(), y.mutable_data());
+            }
+            return y;
+        },
+        py::arg("r"), py::arg("x"), py::arg("threads") = 1,
+        "R^T (R x) with the Krylov product kernel, float32 (exposed for its tests).");
 
     m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
           py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));

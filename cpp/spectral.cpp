@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 
 #include "blas.hpp"
 #include "errors.hpp"
+#include "gram_product.hpp"
 #include "parallel.hpp"
 
 namespace wpf {
@@ -112,37 +114,85 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
     return r;
 }
 
-// A as float, column-major At (cols x rows, leading dimension ld): the mapped bytes themselves
-// when they already are aligned F32, else a decoded copy.
-struct FloatMatrix {
-    std::vector<float> storage;
+// A or its transpose as a row-major float matrix whose rows run along the long side ("tall"):
+// the mapped bytes themselves when A is tall, aligned F32 already, else a decoded copy.
+struct TallMatrix {
+    std::unique_ptr<float[]> storage;  // uninitialized: the decode's threads touch its pages first
     const float* data = nullptr;
-    int ld = 0;
+    size_t rows = 0, cols = 0, ld = 0;
 };
 
-FloatMatrix as_float(const MatrixView& a, int threads) {
-    FloatMatrix f;
-    if (a.dtype == DType::F32 && a.single_group() && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
+TallMatrix as_tall_float(const MatrixView& a, int threads) {
+    TallMatrix f;
+    const bool transpose = a.rows < a.cols;
+    f.rows = transpose ? a.cols : a.rows;
+    f.cols = transpose ? a.rows : a.cols;
+    f.ld = std::max<size_t>(f.cols, 1);
+    if (!transpose && a.dtype == DType::F32 && a.single_group() &&
+        reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
         f.data = reinterpret_cast<const float*>(a.data);
-        f.ld = to_int(std::max<size_t>(a.row_stride, 1));
+        f.ld = std::max<size_t>(a.row_stride, 1);
         bool ok = true;
         for (size_t i = 0; i < a.rows && ok; ++i) ok = all_finite(f.data + i * a.row_stride, a.cols);
         require_finite(ok);
         return f;
     }
-    f.storage.resize(a.rows * a.cols);
+    f.storage.reset(new float[a.rows * a.cols]);
+    float* out = f.storage.get();
     std::atomic<bool> bad{false};
-    parallel_ranges(threads, a.rows, [&](int, size_t b, size_t e) {
-        for (size_t i = b; i < e; ++i) decode(a.dtype, a.row(i), a.cols, f.storage.data() + i * a.cols);
-        if (!all_finite(f.storage.data() + b * a.cols, (e - b) * a.cols)) bad = true;
-    });
+    if (!transpose) {
+        parallel_ranges(threads, a.rows, [&](int, size_t b, size_t e) {
+            for (size_t i = b; i < e; ++i) decode(a.dtype, a.row(i), a.cols, out + i * a.cols);
+            if (!all_finite(out + b * a.cols, (e - b) * a.cols)) bad = true;
+        });
+    } else {
+        // Tiles of 64 rows x 64 columns: decode, then write each column of the tile as a row.
+        constexpr size_t T = 64;
+        const size_t es = dtype_size(a.dtype), tiles = (a.cols + T - 1) / T;
+        parallel_ranges(threads, tiles, [&](int, size_t b, size_t e) {
+            std::vector<float> tile(T * T);
+            bool ok = true;
+            for (size_t t = b; t < e; ++t) {
+                const size_t c0 = t * T, w = std::min(T, a.cols - c0);
+                for (size_t r0 = 0; r0 < a.rows; r0 += T) {
+                    const size_t h = std::min(T, a.rows - r0);
+                    for (size_t i = 0; i < h; ++i) decode(a.dtype, a.row(r0 + i) + c0 * es, w, tile.data() + i * T);
+                    for (size_t j = 0; j < w; ++j)
+                        for (size_t i = 0; i < h; ++i) out[(c0 + j) * a.rows + r0 + i] = tile[i * T + j];
+                }
+                ok = ok && all_finite(out + c0 * a.rows, w * a.rows);
+            }
+            if (!ok) bad = true;
+        });
+    }
     require_finite(!bad);
-    f.data = f.storage.data();
-    f.ld = to_int(std::max<size_t>(a.cols, 1));
+    f.data = out;
     return f;
 }
 
-// Block Krylov subspace of C = A A^T (rows short) or A^T A (cols short), with full
+// Sets OpenBLAS to one thread while alive, restoring its count after. The Krylov products run
+// on the engine's own threads; OpenBLAS workers left spinning after its small calls (basis
+// orthogonalization) would take their cores.
+class SingleThreadedBlas {
+public:
+    SingleThreadedBlas() {
+        const auto& L = blas::table();
+        if (!L.set_threads || !L.get_threads) return;
+        saved_ = L.get_threads();
+        if (saved_ > 1) L.set_threads(1);
+    }
+    ~SingleThreadedBlas() {
+        if (saved_ > 1) blas::table().set_threads(saved_);
+    }
+    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+private:
+    int saved_ = 0;
+};
+
+// Block Krylov subspace of C = R^T R, R the tall float form of A (same nonzero eigenvalues as
+// A A^T and A^T A), with full
 // reorthogonalization and Rayleigh-Ritz. With tol > 0 it grows until every one of the top k
 // Ritz values carries an error bound that puts its singular value within tol relative; it
 // returns an empty result if max_blocks is reached first.
@@ -157,11 +207,11 @@ FloatMatrix as_float(const MatrixView& a, int threads) {
 // quadratic form certifies well-separated values several blocks earlier.
 class Krylov {
 public:
-    Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed) : k_(k), b_(block) {
-        wide_ = a.rows <= a.cols;
-        s_ = to_int(wide_ ? a.rows : a.cols);
-        l_ = to_int(wide_ ? a.cols : a.rows);
-        at_ = as_float(a, threads);
+    Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed)
+        : k_(k), b_(block), r_(as_tall_float(a, threads)),
+          product_(r_.data, r_.rows, r_.cols, r_.ld, block, threads) {
+        s_ = to_int(r_.cols);
+        l_ = to_int(r_.rows);
         std::mt19937_64 rng(seed);
         std::normal_distribution<float> normal;
         start_.resize(static_cast<size_t>(s_) * static_cast<size_t>(b_));
@@ -169,12 +219,12 @@ public:
     }
 
     SvdResult run(int max_blocks, double tol, const std::atomic<bool>* cancel) {
+        const SingleThreadedBlas one_blas_thread;
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
         dmax_ = b * static_cast<size_t>(max_blocks + 1);
         q_.assign(s * dmax_, 0.0f);
         cq_.assign(s * dmax_, 0.0f);
         t_.assign(dmax_ * dmax_, 0.0);
-        z_.resize(static_cast<size_t>(l_) * b);
         h_.resize(dmax_ * b);
         tau_.resize(b);
         int lwork = -1, info = 0;
@@ -220,9 +270,9 @@ public:
 
 private:
     int k_, b_, s_ = 0, l_ = 0;
-    bool wide_ = true;
-    FloatMatrix at_;
-    std::vector<float> start_, q_, cq_, z_, h_, tau_, work_;
+    TallMatrix r_;
+    GramProduct product_;
+    std::vector<float> start_, q_, cq_, h_, tau_, work_;
     size_t dmax_ = 0;        // largest basis size of this run
     std::vector<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
 
@@ -241,15 +291,7 @@ private:
     }
 
     // y = C x for an s x b block.
-    void apply(const float* x, float* y) {
-        if (wide_) {
-            gemm('N', 'N', l_, b_, s_, 1.f, at_.data, at_.ld, x, s_, 0.f, z_.data(), l_);
-            gemm('T', 'N', s_, b_, l_, 1.f, at_.data, at_.ld, z_.data(), l_, 0.f, y, s_);
-        } else {
-            gemm('T', 'N', l_, b_, s_, 1.f, at_.data, at_.ld, x, s_, 0.f, z_.data(), l_);
-            gemm('N', 'N', s_, b_, l_, 1.f, at_.data, at_.ld, z_.data(), l_, 0.f, y, s_);
-        }
-    }
+    void apply(const float* x, float* y) { product_.apply(x, y); }
 
     // T[0:(j+1)b, block j] = Q[:, 0:(j+1)b]^T C Q_j: the new columns of the projected matrix.
     void extend_projection(int j) {

@@ -124,3 +124,13 @@ def test_nan_in_matrix_raises_value_error(rng):
 def test_unknown_method_raises_value_error(rng):
     with pytest.raises(ValueError, match="unknown method"):
         wf.top_singular_values(rng.standard_normal((4, 4)), 2, "magic")
+
+
+@pytest.mark.parametrize("shape", [(300, 1401), (1401, 300)])
+def test_krylov_on_bf16_input_matches_lapack_in_both_orientations(rng, shape):
+    # Wide matrices are transposed while decoded (in 64 x 64 tiles); 1401 is not a multiple of 64.
+    s = 5.0 * np.arange(1, 301, dtype=np.float64) ** -0.8
+    bits = f32_to_bf16_bits(with_spectrum(rng, *shape, s).astype(np.float32))
+    got, info = wf.top_singular_values(bits, 16, "auto", dtype="bf16", threads=3, details=True)
+    assert info["method"] == "krylov"
+    np.testing.assert_allclose(got, exact_top(bf16_bits_to_f64(bits), 16), rtol=1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,13 @@ def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize
                 singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used)
 
 
+def _preimport_kmeans() -> None:
+    try:
+        import sklearn.cluster  # noqa: F401
+    except ImportError:
+        pass  # clustering() raises it where it is needed
+
+
 def fingerprint(
     path: Union[str, Path],
     *,
@@ -186,8 +194,13 @@ def fingerprint(
     if top_k < 1 or n_clusters < 1:
         raise ValueError("top_k and n_clusters must be positive")
     start = time.perf_counter()
+    # scikit-learn takes about a second to import; the engine releases the GIL, so the import
+    # overlaps the weights' pass instead of following it.
+    sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
+    sklearn_import.start()
     records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method,
                                     name_patterns=name_patterns, progress=progress)
+    sklearn_import.join()
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.stats["nan"], "inf": r.stats["inf"]}
         for r in records if r.stats["nan"] or r.stats["inf"]
