@@ -234,21 +234,21 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "gram_product",
-        [](const py::array_t<float, py::array::c_style | py::array::forcecast>& r,
+        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols,
            const py::array_t<float, py::array::f_style | py::array::forcecast>& x, int threads) {
-            if (r.ndim() != 2 || x.ndim() != 2 || x.shape(0) != r.shape(1))
-                throw std::invalid_argument("expected R (rows x cols) and x (cols x width)");
-            const size_t rows = static_cast<size_t>(r.shape(0)), cols = static_cast<size_t>(r.shape(1));
-            const int width = static_cast<int>(x.shape(1));
+            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            const size_t s = std::min(rows, cols);
+            if (x.ndim() != 2 || static_cast<size_t>(x.shape(0)) != s)
+                throw std::invalid_argument("x must have the matrix's short side as its rows");
             py::array_t<float, py::array::f_style> y({x.shape(0), x.shape(1)});
             {
                 py::gil_scoped_release nogil;
-                GramProduct(r.data(), rows, cols, cols, width, threads).apply(x.data(), y.mutable_data());
+                GramProduct(v, static_cast<int>(x.shape(1)), threads).apply(x.data(), y.mutable_data());
             }
             return y;
         },
-        py::arg("r"), py::arg("x"), py::arg("threads") = 1,
-        "R^T (R x) with the Krylov product kernel, float32 (exposed for its tests).");
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("x"), py::arg("threads") = 1,
+        "C x for C = A^T A (A tall) or A A^T (A wide): the Krylov product kernel (exposed for its tests).");
 
     m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
           py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));

@@ -127,6 +127,15 @@ void decode_t(DType t, const uint8_t* src, size_t n, Out* dst) {
     }
 }
 
+template <typename T>
+WPF_MULTIVERSION
+bool all_finite_t(const T* x, size_t n) {
+    size_t bad = 0;
+#pragma omp simd reduction(+ : bad)
+    for (size_t i = 0; i < n; ++i) bad += !(std::fabs(x[i]) <= std::numeric_limits<T>::max());
+    return bad == 0;
+}
+
 }  // namespace
 
 bool parse_dtype(const std::string& name, DType& out) {
@@ -145,5 +154,8 @@ bool is_float(DType t) { return kInfo[static_cast<size_t>(t)].is_float; }
 
 void decode(DType t, const uint8_t* src, size_t n, double* dst) { decode_t(t, src, n, dst); }
 void decode(DType t, const uint8_t* src, size_t n, float* dst) { decode_t(t, src, n, dst); }
+
+bool all_finite(const float* x, size_t n) { return all_finite_t(x, n); }
+bool all_finite(const double* x, size_t n) { return all_finite_t(x, n); }
 
 }  // namespace wpf

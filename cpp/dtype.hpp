@@ -22,4 +22,8 @@ void decode(DType t, const uint8_t* src, size_t n, double* dst);
 // Decodes n elements to float (F64 is rounded).
 void decode(DType t, const uint8_t* src, size_t n, float* dst);
 
+// Whether none of n decoded values is NaN or Inf.
+bool all_finite(const float* x, size_t n);
+bool all_finite(const double* x, size_t n);
+
 }  // namespace wpf

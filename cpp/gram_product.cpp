@@ -2,7 +2,10 @@
 #include "simd.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <stdexcept>
+#include <type_traits>
 
 #include "parallel.hpp"
 
@@ -14,83 +17,191 @@ namespace {
 // whatever the target has. aligned(4): loads and stores may be unaligned.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-constexpr int kLanes = 16;
+constexpr size_t kLanes = 16;
 constexpr int kMaxVectors = 4;  // columns per pass: 64, so accumulators stay in registers
+constexpr size_t kRows = 4;     // rows of A per tile
 
+// Kernels on R rows of decoded values a (row stride lda, n columns) and blocks of row length pw,
+// columns c0 .. c0 + 16 W.
 
-// For R rows starting at a (stride ld) and W vectors of columns starting at column c0 of the
-// padded row-major blocks x and y (row length pw): z = a x, then y += a^T z.
+// out[r] = sum_p a[r][p] x[p]
 template <int R, int W>
 WPF_MULTIVERSION
-void tile(const float* a, size_t ld, size_t n, const float* x, float* y, int pw, int c0) {
+void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, size_t c0, float* out) {
     v16 acc[R][W];
-    for (int i = 0; i < R; ++i)
-        for (int w = 0; w < W; ++w) acc[i][w] = v16{};
+    for (int r = 0; r < R; ++r)
+        for (int w = 0; w < W; ++w) acc[r][w] = v16{};
     for (size_t p = 0; p < n; ++p) {
         v16 xv[W];
         for (int w = 0; w < W; ++w) std::memcpy(&xv[w], x + p * pw + c0 + w * kLanes, sizeof(v16));
-        for (int i = 0; i < R; ++i) {
-            const float s = a[i * ld + p];
-            for (int w = 0; w < W; ++w) acc[i][w] += s * xv[w];
+        for (int r = 0; r < R; ++r) {
+            const float s = a[r * lda + p];
+            for (int w = 0; w < W; ++w) acc[r][w] += s * xv[w];
         }
     }
+    for (int r = 0; r < R; ++r)
+        for (int w = 0; w < W; ++w) std::memcpy(out + r * pw + c0 + w * kLanes, &acc[r][w], sizeof(v16));
+}
+
+// y[p] += sum_r a[r][p] z[r]
+template <int R, int W>
+WPF_MULTIVERSION
+void axpy_rows(const float* a, size_t lda, size_t n, const float* z, size_t pw, size_t c0, float* y) {
+    v16 zv[R][W];
+    for (int r = 0; r < R; ++r)
+        for (int w = 0; w < W; ++w) std::memcpy(&zv[r][w], z + r * pw + c0 + w * kLanes, sizeof(v16));
     for (size_t p = 0; p < n; ++p) {
         float* yp = y + p * pw + c0;
         v16 yv[W];
         for (int w = 0; w < W; ++w) std::memcpy(&yv[w], yp + w * kLanes, sizeof(v16));
-        for (int i = 0; i < R; ++i) {
-            const float s = a[i * ld + p];
-            for (int w = 0; w < W; ++w) yv[w] += s * acc[i][w];
+        for (int r = 0; r < R; ++r) {
+            const float s = a[r * lda + p];
+            for (int w = 0; w < W; ++w) yv[w] += s * zv[r][w];
         }
         for (int w = 0; w < W; ++w) std::memcpy(yp + w * kLanes, &yv[w], sizeof(v16));
     }
 }
 
-template <int R>
-void tile_columns(const float* a, size_t ld, size_t n, const float* x, float* y, int pw) {
-    for (int c0 = 0; c0 < pw; c0 += kMaxVectors * kLanes) {
-        switch (std::min(kMaxVectors, (pw - c0) / kLanes)) {
-            case 1: tile<R, 1>(a, ld, n, x, y, pw, c0); break;
-            case 2: tile<R, 2>(a, ld, n, x, y, pw, c0); break;
-            case 3: tile<R, 3>(a, ld, n, x, y, pw, c0); break;
-            default: tile<R, 4>(a, ld, n, x, y, pw, c0); break;
+// fn(vectors, c0) over all columns, up to kMaxVectors vectors at a time, vectors as a constant.
+template <typename Fn>
+void by_column_chunks(size_t pw, Fn&& fn) {
+    for (size_t c0 = 0; c0 < pw; c0 += kMaxVectors * kLanes) {
+        switch (std::min<size_t>(kMaxVectors, (pw - c0) / kLanes)) {
+            case 1: fn(std::integral_constant<int, 1>{}, c0); break;
+            case 2: fn(std::integral_constant<int, 2>{}, c0); break;
+            case 3: fn(std::integral_constant<int, 3>{}, c0); break;
+            default: fn(std::integral_constant<int, 4>{}, c0); break;
         }
     }
 }
 
-// Rows [begin, end) of r into y (zeroed here): four rows at a time, then the remainder singly.
-void rows_product(const float* r, size_t ld, size_t n, size_t begin, size_t end, const float* x, float* y, int pw) {
-    std::fill(y, y + n * static_cast<size_t>(pw), 0.0f);
-    size_t i = begin;
-    for (; i + 4 <= end; i += 4) tile_columns<4>(r + i * ld, ld, n, x, y, pw);
-    for (; i < end; ++i) tile_columns<1>(r + i * ld, ld, n, x, y, pw);
+// Both kernels over all columns; rows: 1 or kRows.
+template <int R>
+void dot_all(const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+    by_column_chunks(pw, [&](auto w, size_t c0) { dot_rows<R, decltype(w)::value>(a, lda, n, x, pw, c0, out); });
 }
+
+template <int R>
+void axpy_all(const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
+    by_column_chunks(pw, [&](auto w, size_t c0) { axpy_rows<R, decltype(w)::value>(a, lda, n, z, pw, c0, y); });
+}
+
+void dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+    if (rows == kRows) dot_all<kRows>(a, lda, n, x, pw, out);
+    else
+        for (size_t r = 0; r < rows; ++r) dot_all<1>(a + r * lda, lda, n, x, pw, out + r * pw);
+}
+
+void axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
+    if (rows == kRows) axpy_all<kRows>(a, lda, n, z, pw, y);
+    else
+        for (size_t r = 0; r < rows; ++r) axpy_all<1>(a + r * lda, lda, n, z + r * pw, pw, y);
+}
+
+bool rows_finite(const float* a, size_t lda, size_t rows, size_t n) {
+    for (size_t r = 0; r < rows; ++r)
+        if (!all_finite(a + r * lda, n)) return false;
+    return true;
+}
+
+// Columns of A per slice when forming A^T x of a wide A: the slice of A^T x stays in L2.
+constexpr size_t kSlice = 2048;
 
 }  // namespace
 
-GramProduct::GramProduct(const float* r, size_t rows, size_t cols, size_t ld, int width, int threads)
-    : r_(r), rows_(rows), cols_(cols), ld_(ld), width_(width) {
-    padded_ = (width + kLanes - 1) / kLanes * kLanes;
-    // A worker needs enough rows to pay for its own copy of y.
-    workers_ = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(1, threads)),
-                                                                       rows / 64)));
-    x_.assign(cols * static_cast<size_t>(padded_), 0.0f);
-    parts_.assign(cols * static_cast<size_t>(padded_) * static_cast<size_t>(workers_), 0.0f);
+GramProduct::GramProduct(const MatrixView& a, int width, int threads)
+    : a_(a), wide_(a.rows < a.cols), width_(width) {
+    direct_ = a.dtype == DType::F32 && a.single_group() && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0;
+    s_ = wide_ ? a.rows : a.cols;
+    l_ = wide_ ? a.cols : a.rows;
+    pw_ = (static_cast<size_t>(width) + kLanes - 1) / kLanes * kLanes;
+    // A worker needs enough rows (or, wide, columns) to pay for starting it.
+    workers_ = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(1, threads)), l_ / 64)));
+    x_.assign(s_ * pw_, 0.0f);
+    work_.assign((wide_ ? l_ : s_ * static_cast<size_t>(workers_)) * pw_, 0.0f);
+    if (wide_) y_.assign(s_ * pw_, 0.0f);
 }
 
 void GramProduct::apply(const float* x, float* y) {
-    const size_t n = cols_, pw = static_cast<size_t>(padded_), w = static_cast<size_t>(width_);
+    const size_t w = static_cast<size_t>(width_);
     for (size_t c = 0; c < w; ++c)
-        for (size_t p = 0; p < n; ++p) x_[p * pw + c] = x[p + c * n];
-    parallel_ranges(workers_, rows_, [&](int t, size_t b, size_t e) {
-        rows_product(r_, ld_, n, b, e, x_.data(), parts_.data() + n * pw * static_cast<size_t>(t), padded_);
-    });
-    for (size_t c = 0; c < w; ++c)
-        for (size_t p = 0; p < n; ++p) {
-            float s = 0;
-            for (int t = 0; t < workers_; ++t) s += parts_[n * pw * static_cast<size_t>(t) + p * pw + c];
-            y[p + c * n] = s;
+        for (size_t p = 0; p < s_; ++p) x_[p * pw_ + c] = x[p + c * s_];
+    if (wide_) apply_wide();
+    else apply_tall();
+    checked_ = true;
+    const size_t parts = wide_ ? 1 : static_cast<size_t>(workers_);
+    const float* src = wide_ ? y_.data() : work_.data();
+    for (size_t p = 0; p < s_; ++p)
+        for (size_t c = 0; c < w; ++c) {
+            float sum = 0;
+            for (size_t t = 0; t < parts; ++t) sum += src[(t * s_ + p) * pw_ + c];
+            y[p + c * s_] = sum;
         }
+}
+
+// Rows i .. i+rows, columns j0 .. j0+n of A as floats with row stride lda: in place, or decoded
+// into tile.
+const float* GramProduct::rows_at(size_t i, size_t rows, size_t j0, size_t n, float* tile, size_t& lda) const {
+    if (direct_) {
+        lda = a_.row_stride;
+        return reinterpret_cast<const float*>(a_.row(i)) + j0;
+    }
+    const size_t es = dtype_size(a_.dtype);
+    for (size_t r = 0; r < rows; ++r) decode(a_.dtype, a_.row(i + r) + j0 * es, n, tile + r * n);
+    lda = n;
+    return tile;
+}
+
+// Tall A (l x s): per tile of rows, z = tile x, then y += tile^T z; each worker sums into its
+// own copy of y.
+void GramProduct::apply_tall() {
+    std::atomic<bool> finite{true};
+    parallel_ranges(workers_, l_, [&](int w, size_t begin, size_t end) {
+        float* part = work_.data() + static_cast<size_t>(w) * s_ * pw_;
+        std::fill(part, part + s_ * pw_, 0.0f);
+        std::vector<float> tile(direct_ ? 0 : kRows * s_), z(kRows * pw_);
+        for (size_t i = begin; i < end; i += kRows) {
+            const size_t rows = std::min(kRows, end - i);
+            size_t lda = 0;
+            const float* t = rows_at(i, rows, 0, s_, tile.data(), lda);
+            if (!checked_ && !rows_finite(t, lda, rows, s_)) finite = false;
+            dot(rows, t, lda, s_, x_.data(), pw_, z.data());
+            axpy(rows, t, lda, s_, z.data(), pw_, part);
+        }
+    });
+    if (!finite) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
+}
+
+// Wide A (s x l): z = A^T x by slices of columns (each worker owns its slices of z), then
+// y = A z by rows.
+void GramProduct::apply_wide() {
+    const size_t slices = (l_ + kSlice - 1) / kSlice;
+    parallel_ranges(std::min<int>(workers_, static_cast<int>(slices)), slices, [&](int, size_t begin, size_t end) {
+        std::vector<float> tile(direct_ ? 0 : kRows * kSlice);
+        for (size_t sl = begin; sl < end; ++sl) {
+            const size_t j0 = sl * kSlice, n = std::min(kSlice, l_ - j0);
+            float* zs = work_.data() + j0 * pw_;
+            std::fill(zs, zs + n * pw_, 0.0f);
+            for (size_t i = 0; i < s_; i += kRows) {
+                const size_t rows = std::min(kRows, s_ - i);
+                size_t lda = 0;
+                const float* t = rows_at(i, rows, j0, n, tile.data(), lda);
+                axpy(rows, t, lda, n, x_.data() + i * pw_, pw_, zs);
+            }
+        }
+    });
+    std::atomic<bool> finite{true};
+    parallel_ranges(workers_, s_, [&](int, size_t begin, size_t end) {
+        std::vector<float> tile(direct_ ? 0 : kRows * l_);
+        for (size_t i = begin; i < end; i += kRows) {
+            const size_t rows = std::min(kRows, end - i);
+            size_t lda = 0;
+            const float* t = rows_at(i, rows, 0, l_, tile.data(), lda);
+            if (!checked_ && !rows_finite(t, lda, rows, l_)) finite = false;
+            dot(rows, t, lda, l_, work_.data(), pw_, y_.data() + i * pw_);
+        }
+    });
+    if (!finite) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
 }
 
 }  // namespace wpf

@@ -1,27 +1,42 @@
-// y = R^T (R x) for a tall row-major float matrix R and a skinny block x: the product every
-// Krylov step makes. BLAS runs it as two GEMMs with few right-hand sides, packing R for each
-// (about a third of a core's peak at 26 columns). Here each thread streams its rows of R once per
-// step, straight from the matrix, and both products reuse the rows while they sit in cache.
+// y = C x for C = A^T A (A tall) or A A^T (A wide) and a skinny block x: the product every
+// Krylov step makes. BLAS would run it as two GEMMs with few right-hand sides on a float copy
+// of A, packing A for each (about a third of a core's peak at 26 columns). Here A is read where
+// it lies, in its own dtype, a few rows at a time: each tile is decoded into a small buffer and
+// used for both products while it sits in cache. No copy of A is made.
 #pragma once
 #include <cstddef>
 #include <vector>
+
+#include "matrix.hpp"
 
 namespace wpf {
 
 class GramProduct {
 public:
-    // r: rows x cols, row stride ld (floats); the block has `width` columns.
-    GramProduct(const float* r, size_t rows, size_t cols, size_t ld, int width, int threads);
+    // `a` must stay valid while this object is used; the block has `width` columns.
+    GramProduct(const MatrixView& a, int width, int threads);
 
-    // y = R^T R x for x, y: cols x width, column-major (leading dimension cols).
+    size_t short_side() const { return s_; }
+    size_t long_side() const { return l_; }
+
+    // y = C x for x, y: short_side x width, column-major. Throws std::domain_error if A holds
+    // NaN or Inf (checked on the first call, which reads every element).
     void apply(const float* x, float* y);
 
 private:
-    const float* r_;
-    size_t rows_, cols_, ld_;
-    int width_, padded_, workers_;
-    std::vector<float> x_;      // x row-major, rows padded to `padded_` floats
-    std::vector<float> parts_;  // each worker's share of y, the same layout
+    MatrixView a_;
+    bool wide_;
+    size_t s_, l_, pw_;  // pw_: width padded to whole vectors
+    int width_, workers_;
+    bool direct_;  // aligned F32 rows at a fixed stride: used in place, not decoded
+    bool checked_ = false;
+    std::vector<float> x_;     // x row-major, rows of pw_ floats
+    std::vector<float> work_;  // tall: each worker's share of y; wide: A^T x (long side x pw_)
+    std::vector<float> y_;     // wide: y row-major
+
+    const float* rows_at(size_t i, size_t rows, size_t j0, size_t n, float* tile, size_t& lda) const;
+    void apply_tall();
+    void apply_wide();
 };
 
 }  // namespace wpf

@@ -1,18 +1,15 @@
 #include "spectral.hpp"
-#include "simd.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <random>
 #include <stdexcept>
 
 #include "blas.hpp"
 #include "errors.hpp"
 #include "gram_product.hpp"
-#include "parallel.hpp"
 
 namespace wpf {
 
@@ -28,15 +25,6 @@ namespace {
 
 void check_cancel(const std::atomic<bool>* cancel) {
     if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
-}
-
-template <typename T>
-WPF_MULTIVERSION
-bool all_finite(const T* x, size_t n) {
-    size_t bad = 0;
-#pragma omp simd reduction(+ : bad)
-    for (size_t i = 0; i < n; ++i) bad += !(std::fabs(x[i]) <= std::numeric_limits<T>::max());
-    return bad == 0;
 }
 
 void require_finite(bool ok) {
@@ -114,62 +102,6 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
     return r;
 }
 
-// A or its transpose as a row-major float matrix whose rows run along the long side ("tall"):
-// the mapped bytes themselves when A is tall, aligned F32 already, else a decoded copy.
-struct TallMatrix {
-    std::unique_ptr<float[]> storage;  // uninitialized: the decode's threads touch its pages first
-    const float* data = nullptr;
-    size_t rows = 0, cols = 0, ld = 0;
-};
-
-TallMatrix as_tall_float(const MatrixView& a, int threads) {
-    TallMatrix f;
-    const bool transpose = a.rows < a.cols;
-    f.rows = transpose ? a.cols : a.rows;
-    f.cols = transpose ? a.rows : a.cols;
-    f.ld = std::max<size_t>(f.cols, 1);
-    if (!transpose && a.dtype == DType::F32 && a.single_group() &&
-        reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0) {
-        f.data = reinterpret_cast<const float*>(a.data);
-        f.ld = std::max<size_t>(a.row_stride, 1);
-        bool ok = true;
-        for (size_t i = 0; i < a.rows && ok; ++i) ok = all_finite(f.data + i * a.row_stride, a.cols);
-        require_finite(ok);
-        return f;
-    }
-    f.storage.reset(new float[a.rows * a.cols]);
-    float* out = f.storage.get();
-    std::atomic<bool> bad{false};
-    if (!transpose) {
-        parallel_ranges(threads, a.rows, [&](int, size_t b, size_t e) {
-            for (size_t i = b; i < e; ++i) decode(a.dtype, a.row(i), a.cols, out + i * a.cols);
-            if (!all_finite(out + b * a.cols, (e - b) * a.cols)) bad = true;
-        });
-    } else {
-        // Tiles of 64 rows x 64 columns: decode, then write each column of the tile as a row.
-        constexpr size_t T = 64;
-        const size_t es = dtype_size(a.dtype), tiles = (a.cols + T - 1) / T;
-        parallel_ranges(threads, tiles, [&](int, size_t b, size_t e) {
-            std::vector<float> tile(T * T);
-            bool ok = true;
-            for (size_t t = b; t < e; ++t) {
-                const size_t c0 = t * T, w = std::min(T, a.cols - c0);
-                for (size_t r0 = 0; r0 < a.rows; r0 += T) {
-                    const size_t h = std::min(T, a.rows - r0);
-                    for (size_t i = 0; i < h; ++i) decode(a.dtype, a.row(r0 + i) + c0 * es, w, tile.data() + i * T);
-                    for (size_t j = 0; j < w; ++j)
-                        for (size_t i = 0; i < h; ++i) out[(c0 + j) * a.rows + r0 + i] = tile[i * T + j];
-                }
-                ok = ok && all_finite(out + c0 * a.rows, w * a.rows);
-            }
-            if (!ok) bad = true;
-        });
-    }
-    require_finite(!bad);
-    f.data = out;
-    return f;
-}
-
 // Sets OpenBLAS to one thread while alive, restoring its count after. The Krylov products run
 // on the engine's own threads; OpenBLAS workers left spinning after its small calls (basis
 // orthogonalization) would take their cores.
@@ -191,8 +123,7 @@ private:
     int saved_ = 0;
 };
 
-// Block Krylov subspace of C = R^T R, R the tall float form of A (same nonzero eigenvalues as
-// A A^T and A^T A), with full
+// Block Krylov subspace of C = A^T A (A tall) or A A^T (A wide), with full
 // reorthogonalization and Rayleigh-Ritz. With tol > 0 it grows until every one of the top k
 // Ritz values carries an error bound that puts its singular value within tol relative; it
 // returns an empty result if max_blocks is reached first.
@@ -208,10 +139,9 @@ private:
 class Krylov {
 public:
     Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed)
-        : k_(k), b_(block), r_(as_tall_float(a, threads)),
-          product_(r_.data, r_.rows, r_.cols, r_.ld, block, threads) {
-        s_ = to_int(r_.cols);
-        l_ = to_int(r_.rows);
+        : k_(k), b_(block), product_(a, block, threads) {
+        s_ = to_int(product_.short_side());
+        l_ = to_int(product_.long_side());
         std::mt19937_64 rng(seed);
         std::normal_distribution<float> normal;
         start_.resize(static_cast<size_t>(s_) * static_cast<size_t>(b_));
@@ -270,7 +200,6 @@ public:
 
 private:
     int k_, b_, s_ = 0, l_ = 0;
-    TallMatrix r_;
     GramProduct product_;
     std::vector<float> start_, q_, cq_, h_, tau_, work_;
     size_t dmax_ = 0;        // largest basis size of this run

@@ -1,14 +1,20 @@
-"""The Krylov product kernel, R^T (R x), against numpy in double precision."""
+"""The Krylov product kernel, C x with C = A^T A (A tall) or A A^T (A wide), against numpy."""
 
 import numpy as np
 import pytest
 
+from conftest import bf16_bits_to_f64, f32_to_bf16_bits
 from weightprint_fast._native import engine
 
 
-def reference(r, x):
-    r64 = r.astype(np.float64)
-    return r64.T @ (r64 @ x.astype(np.float64))
+def product(a, x, threads=1, dtype="F32"):
+    return engine().gram_product(a, dtype, a.shape[0], a.shape[1], x, threads)
+
+
+def reference(a, x):
+    a = np.asarray(a, dtype=np.float64)
+    c = a.T @ a if a.shape[0] >= a.shape[1] else a @ a.T
+    return c @ x.astype(np.float64)
 
 
 def relative_error(got, ref):
@@ -17,28 +23,41 @@ def relative_error(got, ref):
 
 # Widths cover one partial vector, exact vectors, and more columns than one pass holds (64).
 @pytest.mark.parametrize("width", [1, 16, 17, 26, 64, 74, 130])
-def test_matches_numpy_for_every_block_width(rng, width):
-    r = rng.standard_normal((301, 190)).astype(np.float32)
-    x = rng.standard_normal((190, width)).astype(np.float32)
-    got = engine().gram_product(r, x, 1)
-    assert got.shape == (190, width)
-    assert relative_error(got, reference(r, x)) < 1e-5
+@pytest.mark.parametrize("shape", [(301, 190), (190, 301)], ids=["tall", "wide"])
+def test_matches_numpy_for_every_block_width(rng, shape, width):
+    a = rng.standard_normal(shape).astype(np.float32)
+    x = rng.standard_normal((min(shape), width)).astype(np.float32)
+    got = product(a, x)
+    assert got.shape == x.shape
+    assert relative_error(got, reference(a, x)) < 1e-5
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
-def test_threads_split_rows_without_changing_the_result(rng, threads):
-    # 1003 rows: not a multiple of the 4-row tile nor of any thread count.
-    r = rng.standard_normal((1003, 257)).astype(np.float32)
-    x = rng.standard_normal((257, 26)).astype(np.float32)
-    assert relative_error(engine().gram_product(r, x, threads), reference(r, x)) < 1e-5
+@pytest.mark.parametrize("shape", [(1003, 257), (257, 5003)], ids=["tall", "wide"])
+def test_threads_split_the_work_without_changing_the_result(rng, shape, threads):
+    # Not multiples of the 4-row tile, of any thread count, or (wide) of the 2048-column slice.
+    a = rng.standard_normal(shape).astype(np.float32)
+    x = rng.standard_normal((min(shape), 26)).astype(np.float32)
+    assert relative_error(product(a, x, threads), reference(a, x)) < 1e-5
+
+
+@pytest.mark.parametrize("shape", [(200, 90), (90, 2100)], ids=["tall", "wide"])
+def test_reads_bf16_in_place(rng, shape):
+    bits = f32_to_bf16_bits(rng.standard_normal(shape).astype(np.float32))
+    x = rng.standard_normal((min(shape), 20)).astype(np.float32)
+    got = product(bits, x, 2, dtype="BF16")
+    assert relative_error(got, reference(bf16_bits_to_f64(bits), x)) < 1e-5
 
 
 def test_fewer_rows_than_a_tile(rng):
-    r = rng.standard_normal((3, 50)).astype(np.float32)
-    x = rng.standard_normal((50, 5)).astype(np.float32)
-    assert relative_error(engine().gram_product(r, x, 4), reference(r, x)) < 1e-5
+    a = rng.standard_normal((3, 50)).astype(np.float32)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    assert relative_error(product(a, x, 4), reference(a, x)) < 1e-5
 
 
-def test_zero_block_gives_zero(rng):
-    r = rng.standard_normal((64, 40)).astype(np.float32)
-    assert not np.any(engine().gram_product(r, np.zeros((40, 3), np.float32), 2))
+@pytest.mark.parametrize("shape", [(120, 40), (40, 120)], ids=["tall", "wide"])
+def test_non_finite_matrix_is_refused(rng, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    a[7, 9] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        product(a, np.ones((min(shape), 4), np.float32))
