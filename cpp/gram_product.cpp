@@ -17,7 +17,7 @@ namespace {
 // whatever the target has. aligned(4): loads and stores may be unaligned.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-constexpr size_t kLanes = 16;
+constexpr size_t kLanes = kBlockMultiple;
 constexpr int kMaxVectors = 4;  // columns per pass: 64, so accumulators stay in registers
 constexpr size_t kRows = 4;     // rows of A per tile
 

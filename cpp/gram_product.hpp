@@ -11,6 +11,10 @@
 
 namespace wpf {
 
+// The kernel pads the block to whole vectors of this many columns, so a block of a multiple of
+// it costs no more than the narrower block it replaces.
+constexpr int kBlockMultiple = 16;
+
 class GramProduct {
 public:
     // `a` must stay valid while this object is used; the block has `width` columns.

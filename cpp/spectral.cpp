@@ -10,6 +10,7 @@
 #include "blas.hpp"
 #include "errors.hpp"
 #include "gram_product.hpp"
+#include "parallel.hpp"
 
 namespace wpf {
 
@@ -139,7 +140,7 @@ private:
 class Krylov {
 public:
     Krylov(const MatrixView& a, int k, int block, int threads, uint64_t seed)
-        : k_(k), b_(block), product_(a, block, threads) {
+        : k_(k), b_(block), threads_(std::max(1, threads)), product_(a, block, threads) {
         s_ = to_int(product_.short_side());
         l_ = to_int(product_.long_side());
         std::mt19937_64 rng(seed);
@@ -162,7 +163,7 @@ public:
         blas::require().sgeqrf(&s_, &b_, q_.data(), &s_, tau_.data(), &wq, &lwork, &info);
         work_.resize(static_cast<size_t>(std::max(1, static_cast<int>(wq))) * 2);
         std::copy(start_.begin(), start_.end(), q_.begin());
-        orthonormalize(0);
+        orthonormalize(0, false);
         // A check that costs little next to a block (large matrices) runs after every block from
         // the third on. Otherwise the next one is placed where the bound should reach tol if it
         // kept falling geometrically; Krylov convergence accelerates, so that guess overshoots
@@ -192,16 +193,16 @@ public:
             }
             if (last) break;
             std::copy_n(cqj, s * b, qj + s * b);
-            orthonormalize(j + 1);
+            orthonormalize(j + 1, true);
         }
         if (tol > 0) return SvdResult{};  // not certified within the budget
         return rayleigh_ritz(max_blocks + 1, false);
     }
 
 private:
-    int k_, b_, s_ = 0, l_ = 0;
+    int k_, b_, threads_, s_ = 0, l_ = 0;
     GramProduct product_;
-    std::vector<float> start_, q_, cq_, h_, tau_, work_;
+    std::vector<float> start_, q_, cq_, h_, tau_, work_, partial_;
     size_t dmax_ = 0;        // largest basis size of this run
     std::vector<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
 
@@ -209,7 +210,7 @@ private:
     // products) costs at most an eighth of a block (two products with A).
     bool cheap_check(int blocks) const {
         const double d = static_cast<double>(blocks) * b_;
-        const double check = 5.0 * d * d * d + 4.0 * s_ * d * (k_ + 1);
+        const double check = 50.0 * d * d * d + 4.0 * s_ * d * (k_ + 1);
         const double block = 4.0 * static_cast<double>(l_) * s_ * b_;
         return check * 8 <= block;
     }
@@ -219,6 +220,30 @@ private:
         blas::require().sgemm(&ta, &tb, &m, &n, &k, &alpha, A, &lda, B, &ldb, &beta, C, &ldc);
     }
 
+    // The basis products below split the s rows across the engine's threads, each calling
+    // single-threaded BLAS (see SingleThreadedBlas).
+    int row_workers() const { return std::max(1, std::min(threads_, s_ / 512)); }
+
+    // h (d x n) = Q[:, 0:d]^T x for x: s x n.
+    void inner(int d, int n, const float* x, float* h) {
+        const int workers = row_workers();
+        const size_t hs = static_cast<size_t>(d) * static_cast<size_t>(n);
+        partial_.resize(hs * static_cast<size_t>(workers - 1));
+        parallel_ranges(workers, static_cast<size_t>(s_), [&](int w, size_t r0, size_t r1) {
+            float* out = w == 0 ? h : partial_.data() + hs * static_cast<size_t>(w - 1);
+            gemm('T', 'N', d, n, static_cast<int>(r1 - r0), 1.f, q_.data() + r0, s_, x + r0, s_, 0.f, out, d);
+        });
+        for (int w = 1; w < workers; ++w)
+            for (size_t i = 0; i < hs; ++i) h[i] += partial_[hs * static_cast<size_t>(w - 1) + i];
+    }
+
+    // y (s x n) = alpha basis[:, 0:d] h + beta y, for h: d x n.
+    void combine(const float* basis, int d, const float* h, int n, float alpha, float beta, float* y) {
+        parallel_ranges(row_workers(), static_cast<size_t>(s_), [&](int, size_t r0, size_t r1) {
+            gemm('N', 'N', static_cast<int>(r1 - r0), n, d, alpha, basis + r0, s_, h, d, beta, y + r0, s_);
+        });
+    }
+
     // y = C x for an s x b block.
     void apply(const float* x, float* y) { product_.apply(x, y); }
 
@@ -226,27 +251,29 @@ private:
     void extend_projection(int j) {
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
         const int d = (j + 1) * b_;
-        gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, cq_.data() + s * b * static_cast<size_t>(j), s_, 0.f, h_.data(), d);
+        inner(d, b_, cq_.data() + s * b * static_cast<size_t>(j), h_.data());
         for (size_t c = 0; c < b; ++c)
             for (size_t r = 0; r < static_cast<size_t>(d); ++r)
                 t_[r + (static_cast<size_t>(j) * b + c) * dmax_] = h_[r + c * static_cast<size_t>(d)];
     }
 
-    void project_out(float* v, int d) {
-        gemm('T', 'N', d, b_, s_, 1.f, q_.data(), s_, v, s_, 0.f, h_.data(), d);
-        gemm('N', 'N', s_, b_, d, -1.f, q_.data(), s_, h_.data(), d, 1.f, v, s_);
+    void project_out(float* v, int d, bool projection_known) {
+        if (!projection_known) inner(d, b_, v, h_.data());
+        combine(q_.data(), d, h_.data(), b_, -1.f, 1.f, v);
     }
 
     // Makes block j orthonormal and orthogonal to blocks 0..j-1: classical Gram-Schmidt twice,
     // then Householder QR. When the block had (nearly) collapsed into the span already, QR's new
-    // directions are noise, so they are orthogonalized and factored once more.
-    void orthonormalize(int j) {
+    // directions are noise, so they are orthogonalized and factored once more. from_product:
+    // block j is C times block j-1, whose projection onto the basis extend_projection has just
+    // left in h_, so the first pass need not compute it again.
+    void orthonormalize(int j, bool from_product) {
         const auto& L = blas::require();
         float* v = q_.data() + static_cast<size_t>(s_) * static_cast<size_t>(b_) * static_cast<size_t>(j);
         const int d = j * b_;
         int lwork = static_cast<int>(work_.size()), info = 0;
         for (int attempt = 0; attempt < 2; ++attempt) {
-            for (int pass = 0; pass < 2 && d > 0; ++pass) project_out(v, d);
+            for (int pass = 0; pass < 2 && d > 0; ++pass) project_out(v, d, from_product && attempt == 0 && pass == 0);
             L.sgeqrf(&s_, &b_, v, &s_, tau_.data(), work_.data(), &lwork, &info);
             float rmax = 0, rmin = std::numeric_limits<float>::infinity();
             for (int i = 0; i < b_; ++i) {
@@ -280,8 +307,8 @@ private:
         r.error_bound = certify ? 0.0 : std::numeric_limits<double>::quiet_NaN();
         if (certify) {
             std::vector<float> yf(y.begin(), y.end()), cx(s * kz), x(s * kz);
-            gemm('N', 'N', s_, kk, d, 1.f, cq_.data(), s_, yf.data(), d, 0.f, cx.data(), s_);
-            gemm('N', 'N', s_, kk, d, 1.f, q_.data(), s_, yf.data(), d, 0.f, x.data(), s_);
+            combine(cq_.data(), d, yf.data(), kk, 1.f, 0.f, cx.data());
+            combine(q_.data(), d, yf.data(), kk, 1.f, 0.f, x.data());
             std::vector<double> res(kz);
             for (size_t i = 0; i < kz; ++i) {
                 const size_t col = kz - 1 - i;  // dsyevr's vectors are ascending
@@ -315,7 +342,7 @@ SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
     const size_t s = std::min(a.rows, a.cols);
     k = static_cast<int>(std::min<size_t>(static_cast<size_t>(k), s));
     if (k == 0) return SvdResult{{}, opt.method == SvdMethod::Exact ? "exact" : "fast", 0, 0};
-    const int block = k + std::max(0, opt.oversample);
+    const int block = (k + std::max(0, opt.oversample) + kBlockMultiple - 1) / kBlockMultiple * kBlockMultiple;
     if (opt.method == SvdMethod::Exact) return exact(a, k, cancel);
     // A Krylov basis that would span a large part of the short side costs more than the exact method.
     if (static_cast<size_t>(block) * 4 > s) return exact(a, k, cancel);

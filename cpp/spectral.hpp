@@ -19,7 +19,7 @@ bool parse_svd_method(const std::string& name, SvdMethod& out);
 
 struct SvdOptions {
     SvdMethod method = SvdMethod::Auto;
-    int oversample = 10;   // block size is k + oversample
+    int oversample = 10;   // block size is k + oversample, rounded up to a multiple of 16
     int krylov_blocks = 8; // Fast: blocks after the start block (the "power iterations")
     double tol = 1e-3;     // Auto: certified relative error of every returned value
     int threads = 1;       // for decoding; BLAS threading is set by the caller
