@@ -344,13 +344,16 @@ SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
     if (k == 0) return SvdResult{{}, opt.method == SvdMethod::Exact ? "exact" : "fast", 0, 0};
     const int block = (k + std::max(0, opt.oversample) + kBlockMultiple - 1) / kBlockMultiple * kBlockMultiple;
     if (opt.method == SvdMethod::Exact) return exact(a, k, cancel);
-    // A Krylov basis that would span a large part of the short side costs more than the exact method.
-    if (static_cast<size_t>(block) * 4 > s) return exact(a, k, cancel);
-    Krylov kr(a, k, block, opt.threads, opt.seed);
-    if (opt.method == SvdMethod::Fast) return kr.run(std::max(1, opt.krylov_blocks), 0.0, cancel);
+    // Past half the short side a Krylov basis costs more than the exact method (and past all of
+    // it, it cannot stay orthonormal).
     const int max_blocks = static_cast<int>(std::min<size_t>(s / 2 / static_cast<size_t>(block), 60));
+    if (opt.method == SvdMethod::Fast) {
+        const int blocks = std::max(1, opt.krylov_blocks);
+        if (blocks > max_blocks) return exact(a, k, cancel);
+        return Krylov(a, k, block, opt.threads, opt.seed).run(blocks, 0.0, cancel);
+    }
     if (max_blocks >= 4) {
-        SvdResult r = kr.run(max_blocks, opt.tol, cancel);
+        SvdResult r = Krylov(a, k, block, opt.threads, opt.seed).run(max_blocks, opt.tol, cancel);
         if (!r.values.empty()) return r;
     }
     return exact(a, k, cancel);

@@ -94,19 +94,19 @@ def test_row_and_column_windows_equal_their_slices(tmp_path, rng):
 def test_krylov_reads_strided_and_grouped_windows_in_place(tmp_path, rng, dtype):
     # Large enough for the Krylov path, which reads F32 rows where they lie and decodes others.
     # Rank 20 with distinct row scales: every window has its own spectrum, which fast resolves.
-    low = (rng.standard_normal((600, 20)) * np.linspace(3, 0.5, 600)[:, None]) @ rng.standard_normal((20, 400))
-    a = (low + 0.01 * rng.standard_normal((600, 400))).astype(dtype)
+    low = (rng.standard_normal((1200, 20)) * np.linspace(3, 0.5, 1200)[:, None]) @ rng.standard_normal((20, 1100))
+    a = (low + 0.01 * rng.standard_normal((1200, 1100))).astype(dtype)
     save_file({"fused": a}, str(tmp_path / "m.safetensors"))
     shards = wf.open_shards(tmp_path / "m.safetensors")
     t = shards.tensors[0]
     windows = [
-        wf.Window(t, rows=600, cols=300, offset=100, row_stride=400, k=8),  # columns 100..400
-        # rows 0..100 and 300..400 of the first 300 columns: two groups of 100 rows, 300 rows apart
-        wf.Window(t, rows=200, cols=300, offset=0, row_stride=400, group_rows=100, group_stride=300 * 400, k=8),
+        wf.Window(t, rows=1200, cols=800, offset=300, row_stride=1100, k=8),  # columns 300..1100
+        # rows 0..300 and 600..900 of the first 800 columns: two groups of 300 rows, 600 rows apart
+        wf.Window(t, rows=600, cols=800, offset=0, row_stride=1100, group_rows=300, group_stride=600 * 1100, k=8),
     ]
     cols, groups = wf.analyse(shards, windows, threads=3, method="fast")
     a64 = a.astype(np.float64)
-    for res, ref in ((cols, a64[:, 100:]), (groups, np.vstack([a64[:100, :300], a64[300:400, :300]]))):
+    for res, ref in ((cols, a64[:, 300:]), (groups, np.vstack([a64[:300, :800], a64[600:900, :800]]))):
         assert res.svd_method == "fast"
         np.testing.assert_allclose(res.singular_values, top(ref, 8), rtol=1e-4)
 

@@ -134,3 +134,11 @@ def test_krylov_on_bf16_input_matches_lapack_in_both_orientations(rng, shape):
     got, info = wf.top_singular_values(bits, 16, "auto", dtype="bf16", threads=3, details=True)
     assert info["method"] == "krylov"
     np.testing.assert_allclose(got, exact_top(bf16_bits_to_f64(bits), 16), rtol=1e-3)
+
+
+def test_fast_falls_back_to_exact_when_its_basis_would_fill_the_short_side(rng):
+    # 9 blocks of 32 vectors would exceed the 200-dimensional space: no orthonormal basis exists.
+    a = rng.standard_normal((200, 900)).astype(np.float32)
+    got, info = wf.top_singular_values(a, 16, "fast", details=True)
+    assert info["method"] == "exact"
+    np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-6)
