@@ -2,14 +2,20 @@
 thread count, one run, ratios.
 
 Usage:
-  python bench/bench_table.py                  # stats + top-16 on 4096x4096 and 4096x11008
-  python bench/bench_table.py --llama8b        # the four Llama-3-8B projection shapes
-  python bench/bench_table.py --k 64 --skip-torch-svd
+  python bench/bench_table.py                        # stats + top-16 on 4096x4096 and 4096x11008
+  python bench/bench_table.py --shapes 8b            # the four Llama-3-8B projection shapes
+  python bench/bench_table.py --shapes 70b --skip-stats --extrapolate-above 100000000
+  python bench/bench_table.py --real --skip-stats    # the real checkpoints' matrices (one layer each)
+  python bench/bench_table.py --k 64
 
 torch.linalg.svdvals is given the matrix in its faster orientation (tall), which is the fairest
 version of it; torch does not transpose wide matrices by itself. Errors are relative to the
 engine's exact method (double-precision Gram + LAPACK), itself checked against LAPACK's full SVD
-in the tests.
+in the tests. `auto tol=T` rows certify T instead of the default 1e-3.
+
+--extrapolate-above N: full SVDs (torch.linalg.svdvals, scipy) of matrices with more than N
+elements are not run; their time is extrapolated from the largest one measured in the same run,
+scaled by the flops of a bidiagonalization, 4 m n^2 - 4/3 n^3 (m >= n), and marked as such.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ import numpy as np
 import weightprint_fast as wf
 from common import bf16_bits, cores, median_time, set_threads, test_matrix
 
-SHAPES_DEFAULT = [(4096, 4096), (4096, 11008)]
-SHAPES_8B = [(4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336)]
+SHAPES = {
+    "default": [(4096, 4096), (4096, 11008)],
+    "8b": [(4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336)],
+    "70b": [(8192, 8192), (1024, 8192), (28672, 8192), (8192, 28672)],
+}
 
 
 def stats_rows(m: int, n: int, threads: int) -> list[list]:
@@ -53,38 +62,80 @@ def stats_rows(m: int, n: int, threads: int) -> list[list]:
     return rows
 
 
-def svd_rows(m: int, n: int, k: int, kind: str, threads: int, skip_torch: bool) -> list[list]:
+def svd_flops(m: int, n: int) -> float:
+    m, n = max(m, n), min(m, n)
+    return 4.0 * m * n * n - 4.0 / 3.0 * n ** 3
+
+
+class FullSvdClock:
+    """Times full SVDs, or extrapolates them past a size from the largest one measured."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.rate: dict[str, tuple[float, float]] = {}  # name -> (elements, seconds per flop)
+
+    def time(self, name: str, a: np.ndarray, fn) -> tuple[float, bool]:
+        if a.size > self.limit:
+            if name not in self.rate:
+                raise SystemExit(f"--extrapolate-above: no smaller matrix was measured for {name}; list one first")
+            return self.rate[name][1] * svd_flops(*a.shape), True
+        small = a.size < 1 << 22  # milliseconds: worth repeating
+        t = median_time(fn, repeat=5 if small else 1, warmup=1 if small else 0)
+        if a.size >= self.rate.get(name, (0, 0))[0]:
+            self.rate[name] = (a.size, t / svd_flops(*a.shape))
+        return t, False
+
+
+def svd_results(a: np.ndarray, k: int, threads: int, clock: FullSvdClock, tols: list[float]) -> dict:
+    """name -> (seconds, max relative error or None, extrapolated) for every method on `a`."""
     import scipy.linalg
     import torch
     from sklearn.utils.extmath import randomized_svd
 
-    a = test_matrix(kind, m, n)
+    m, n = a.shape
     tall = a if m >= n else a.T
     ref = wf.top_singular_values(a, k, "exact", threads=threads)
 
     def err(v):
-        v = np.asarray(v, dtype=np.float64)[:k]
+        v = np.asarray(v, dtype=np.float64)[: len(ref)]
         return float(np.max(np.abs(v - ref) / ref))
 
     results = {}
-    if not skip_torch:
+    if clock is not None:
         ta = torch.from_numpy(np.ascontiguousarray(tall))
-        t = median_time(lambda: torch.linalg.svdvals(ta), repeat=1, warmup=0)
-        results["torch.linalg.svdvals"] = (t, err(torch.linalg.svdvals(ta).numpy()))
-        t = median_time(lambda: scipy.linalg.svdvals(tall, check_finite=False), repeat=1, warmup=0)
-        results["scipy.linalg.svdvals"] = (t, err(scipy.linalg.svdvals(tall, check_finite=False)))
+        t, ext = clock.time("torch", a, lambda: torch.linalg.svdvals(ta))
+        results["torch.linalg.svdvals"] = (t, None if ext else err(torch.linalg.svdvals(ta).numpy()), ext)
+        t, ext = clock.time("scipy", a, lambda: scipy.linalg.svdvals(tall, check_finite=False))
+        results["scipy.linalg.svdvals"] = (t, None if ext else err(scipy.linalg.svdvals(tall, check_finite=False)), ext)
+    q = min(k + 10, min(m, n))
     ta = torch.from_numpy(a)
-    t = median_time(lambda: torch.svd_lowrank(ta, q=k + 10, niter=7), repeat=3)
-    results["torch.svd_lowrank niter=7"] = (t, err(torch.svd_lowrank(ta, q=k + 10, niter=7)[1].numpy()))
-    t = median_time(lambda: randomized_svd(a, k, n_oversamples=10, n_iter=7, random_state=0), repeat=3)
-    results["sklearn randomized_svd n_iter=7"] = (t, err(randomized_svd(a, k, n_oversamples=10, n_iter=7, random_state=0)[1]))
-    for method in wf.METHODS:
-        t = median_time(lambda: wf.top_singular_values(a, k, method, threads=threads), repeat=3 if method != "exact" else 1)
-        v, info = wf.top_singular_values(a, k, method, threads=threads, details=True)
-        results[f"weightprint {method} ({info['method']})"] = (t, err(v))
+    t = median_time(lambda: torch.svd_lowrank(ta, q=q, niter=7), repeat=3)
+    results["torch.svd_lowrank niter=7"] = (t, err(torch.svd_lowrank(ta, q=q, niter=7)[1].numpy()), False)
+    over = q - k
+    t = median_time(lambda: randomized_svd(a, k, n_oversamples=over, n_iter=7, random_state=0), repeat=3)
+    results["sklearn randomized_svd n_iter=7"] = (
+        t, err(randomized_svd(a, k, n_oversamples=over, n_iter=7, random_state=0)[1]), False)
+    runs = [(f"weightprint {method}", method, 1e-3) for method in wf.METHODS]
+    runs += [(f"weightprint auto tol={tol:g}", "auto", tol) for tol in tols]
+    for label, method, tol in runs:
+        call = lambda: wf.top_singular_values(a, k, method, tol=tol, threads=threads, details=True)  # noqa: E731
+        t = median_time(call, repeat=3 if method != "exact" else 1)
+        v, info = call()
+        results[f"{label} ({info['method']})"] = (t, err(v), False)
+    return results
+
+
+def svd_rows(label: str, results: dict) -> list[list]:
     base = results.get("torch.linalg.svdvals", (float("nan"),))[0]
-    return [[f"top-{k} {kind} {m}x{n}", name, f"{t:.3f} s", f"{base / t:.1f}x" if base == base else "-", f"{e:.1e}"]
-            for name, (t, e) in results.items()]
+    return [[label, name + (" (extrapolated)" if ext else ""), f"{t:.3f} s", f"{base / t:.1f}x" if base == base else "-",
+             "-" if e is None else f"{e:.1e}"] for name, (t, e, ext) in results.items()]
+
+
+def real_row(label: str, shape: tuple, results: dict) -> list:
+    """One matrix per row: torch's time, then each method's speedup and error."""
+    base = results["torch.linalg.svdvals"][0]
+    cells = [f"{base / t:.1f}x, {e:.0e}" for name, (t, e, _) in results.items() if name != "torch.linalg.svdvals"]
+    return [label, f"{shape[0]}x{shape[1]}", f"{base * 1e3:.1f} ms"] + cells
 
 
 def print_table(headers, rows) -> None:
@@ -99,9 +150,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=cores())
     ap.add_argument("--k", type=int, default=16)
-    ap.add_argument("--llama8b", action="store_true", help="the four Llama-3-8B projection shapes")
+    ap.add_argument("--shapes", choices=sorted(SHAPES), default="default")
     ap.add_argument("--kinds", default="gaussian,heavy")
+    ap.add_argument("--tols", default="1e-5", help="extra tolerances for auto, comma-separated ('' for none)")
+    ap.add_argument("--real", action="store_true", help="the real checkpoints' matrices instead of synthetic ones")
     ap.add_argument("--skip-torch-svd", action="store_true", help="skip the full SVDs (minutes on 2 cores)")
+    ap.add_argument("--extrapolate-above", type=float, default=float("inf"), metavar="ELEMENTS")
     ap.add_argument("--skip-stats", action="store_true")
     args = ap.parse_args()
     set_threads(args.threads)
@@ -109,12 +163,25 @@ def main() -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {cores()} usable cores, threads={args.threads}, "
           f"torch {torch.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}\n")
-    shapes = SHAPES_8B if args.llama8b else SHAPES_DEFAULT
+    shapes = SHAPES[args.shapes]
+    tols = [float(t) for t in args.tols.split(",") if t]
+    clock = None if args.skip_torch_svd else FullSvdClock(args.extrapolate_above)
     if not args.skip_stats:
         print_table(["pass", "weightprint", "read ceiling", "of ceiling", "torch.std", "vs torch", "numpy std", "vs numpy"],
                     [r for m, n in shapes for r in stats_rows(m, n, args.threads)])
+    if args.real:
+        from real_matrices import real_matrices
+
+        rows, names = [], None
+        for label, a in real_matrices().items():
+            results = svd_results(a, args.k, args.threads, clock or FullSvdClock(float("inf")), tols)
+            names = [n for n in results if n != "torch.linalg.svdvals"]
+            rows.append(real_row(label, a.shape, results))
+        print_table(["matrix", "shape", "torch.linalg.svdvals"] + [f"{n}: vs torch, error" for n in names], rows)
+        return
     rows = [r for m, n in shapes for kind in args.kinds.split(",")
-            for r in svd_rows(m, n, args.k, kind, args.threads, args.skip_torch_svd)]
+            for r in svd_rows(f"top-{args.k} {kind} {m}x{n}",
+                              svd_results(test_matrix(kind, m, n), args.k, args.threads, clock, tols))]
     print_table(["matrix", "method", "median time", "vs torch.linalg.svdvals", "max rel. error"], rows)
 
 

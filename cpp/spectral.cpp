@@ -352,7 +352,11 @@ SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
         if (blocks > max_blocks) return exact(a, k, cancel);
         return Krylov(a, k, block, opt.threads, opt.seed).run(blocks, 0.0, cancel);
     }
-    if (max_blocks >= 4) {
+    // Below this short side LAPACK on the Gram matrix takes milliseconds and the Krylov method's
+    // fixed costs (a Rayleigh-Ritz check is an eigenproblem of its own) win nothing (measured on
+    // the real checkpoints' matrices, bench/RESULTS.md).
+    constexpr size_t kKrylovMinSide = 1024;
+    if (max_blocks >= 4 && s >= kKrylovMinSide) {
         SvdResult r = Krylov(a, k, block, opt.threads, opt.seed).run(max_blocks, opt.tol, cancel);
         if (!r.values.empty()) return r;
     }
