@@ -83,7 +83,7 @@ def main() -> None:
     ap.add_argument("--layers", default="1,2,4")
     ap.add_argument("--threads", type=int, default=cores())
     ap.add_argument("--method", default="auto")
-    ap.add_argument("--limit-gb", type=float, default=3.0, help="memory limit for the cgroup run")
+    ap.add_argument("--limit-gb", type=float, default=1.5, help="memory limit for the cgroup run")
     args = ap.parse_args()
     counts = [int(x) for x in args.layers.split(",")]
     most = max(counts)

@@ -68,26 +68,27 @@ def svd_flops(m: int, n: int) -> float:
 
 
 class FullSvdClock:
-    """Times full SVDs, or extrapolates them past a size from the largest one measured."""
+    """Times full SVDs, or extrapolates them past a size from the largest one measured with the
+    same library and spectrum (a full SVD's time depends on the spectrum, not only the shape)."""
 
     def __init__(self, limit: float):
         self.limit = limit
-        self.rate: dict[str, tuple[float, float]] = {}  # name -> (elements, seconds per flop)
+        self.rate: dict[str, tuple[float, float]] = {}  # key -> (elements, seconds per flop)
 
-    def time(self, name: str, a: np.ndarray, fn) -> tuple[float, bool]:
+    def time(self, key: str, a: np.ndarray, fn) -> tuple[float, bool]:
         if a.size > self.limit:
-            if name not in self.rate:
-                raise SystemExit(f"--extrapolate-above: no smaller matrix was measured for {name}; list one first")
-            return self.rate[name][1] * svd_flops(*a.shape), True
+            if key not in self.rate:
+                raise SystemExit(f"--extrapolate-above: no smaller matrix was measured for {key}; list one first")
+            return self.rate[key][1] * svd_flops(*a.shape), True
         small = a.size < 1 << 22  # milliseconds: worth repeating
         t = median_time(fn, repeat=5 if small else 1, warmup=1 if small else 0)
-        if a.size >= self.rate.get(name, (0, 0))[0]:
-            self.rate[name] = (a.size, t / svd_flops(*a.shape))
+        if a.size >= self.rate.get(key, (0, 0))[0]:
+            self.rate[key] = (a.size, t / svd_flops(*a.shape))
         return t, False
 
 
-def svd_results(a: np.ndarray, k: int, threads: int, clock: FullSvdClock, tols: list[float]) -> dict:
-    """name -> (seconds, max relative error or None, extrapolated) for every method on `a`."""
+def svd_results(a: np.ndarray, k: int, threads: int, clock: FullSvdClock, tols: list[float], spectrum: str) -> dict:
+    """name -> (seconds, max relative error or None, extrapolated, method used) for every method."""
     import scipy.linalg
     import torch
     from sklearn.utils.extmath import randomized_svd
@@ -103,38 +104,40 @@ def svd_results(a: np.ndarray, k: int, threads: int, clock: FullSvdClock, tols: 
     results = {}
     if clock is not None:
         ta = torch.from_numpy(np.ascontiguousarray(tall))
-        t, ext = clock.time("torch", a, lambda: torch.linalg.svdvals(ta))
-        results["torch.linalg.svdvals"] = (t, None if ext else err(torch.linalg.svdvals(ta).numpy()), ext)
-        t, ext = clock.time("scipy", a, lambda: scipy.linalg.svdvals(tall, check_finite=False))
-        results["scipy.linalg.svdvals"] = (t, None if ext else err(scipy.linalg.svdvals(tall, check_finite=False)), ext)
+        t, ext = clock.time(f"torch {spectrum}", a, lambda: torch.linalg.svdvals(ta))
+        results["torch.linalg.svdvals"] = (t, None if ext else err(torch.linalg.svdvals(ta).numpy()), ext, "")
+        t, ext = clock.time(f"scipy {spectrum}", a, lambda: scipy.linalg.svdvals(tall, check_finite=False))
+        results["scipy.linalg.svdvals"] = (t, None if ext else err(scipy.linalg.svdvals(tall, check_finite=False)), ext, "")
     q = min(k + 10, min(m, n))
     ta = torch.from_numpy(a)
     t = median_time(lambda: torch.svd_lowrank(ta, q=q, niter=7), repeat=3)
-    results["torch.svd_lowrank niter=7"] = (t, err(torch.svd_lowrank(ta, q=q, niter=7)[1].numpy()), False)
+    results["torch.svd_lowrank niter=7"] = (t, err(torch.svd_lowrank(ta, q=q, niter=7)[1].numpy()), False, "")
     over = q - k
     t = median_time(lambda: randomized_svd(a, k, n_oversamples=over, n_iter=7, random_state=0), repeat=3)
     results["sklearn randomized_svd n_iter=7"] = (
-        t, err(randomized_svd(a, k, n_oversamples=over, n_iter=7, random_state=0)[1]), False)
+        t, err(randomized_svd(a, k, n_oversamples=over, n_iter=7, random_state=0)[1]), False, "")
     runs = [(f"weightprint {method}", method, 1e-3) for method in wf.METHODS]
     runs += [(f"weightprint auto tol={tol:g}", "auto", tol) for tol in tols]
     for label, method, tol in runs:
         call = lambda: wf.top_singular_values(a, k, method, tol=tol, threads=threads, details=True)  # noqa: E731
         t = median_time(call, repeat=3 if method != "exact" else 1)
         v, info = call()
-        results[f"{label} ({info['method']})"] = (t, err(v), False)
+        results[label] = (t, err(v), False, info["method"])
     return results
 
 
 def svd_rows(label: str, results: dict) -> list[list]:
     base = results.get("torch.linalg.svdvals", (float("nan"),))[0]
-    return [[label, name + (" (extrapolated)" if ext else ""), f"{t:.3f} s", f"{base / t:.1f}x" if base == base else "-",
-             "-" if e is None else f"{e:.1e}"] for name, (t, e, ext) in results.items()]
+    return [[label, name + (f" ({used})" if used else "") + (" (extrapolated)" if ext else ""), f"{t:.3f} s",
+             f"{base / t:.1f}x" if base == base else "-", "-" if e is None else f"{e:.1e}"]
+            for name, (t, e, ext, used) in results.items()]
 
 
 def real_row(label: str, shape: tuple, results: dict) -> list:
-    """One matrix per row: torch's time, then each method's speedup and error."""
+    """One matrix per row: torch's time, then each method's speedup, error and (engine) method used."""
     base = results["torch.linalg.svdvals"][0]
-    cells = [f"{base / t:.1f}x, {e:.0e}" for name, (t, e, _) in results.items() if name != "torch.linalg.svdvals"]
+    cells = [f"{base / t:.1f}x, {e:.0e}" + (f" ({used})" if used else "")
+             for name, (t, e, _, used) in results.items() if name != "torch.linalg.svdvals"]
     return [label, f"{shape[0]}x{shape[1]}", f"{base * 1e3:.1f} ms"] + cells
 
 
@@ -174,14 +177,14 @@ def main() -> None:
 
         rows, names = [], None
         for label, a in real_matrices().items():
-            results = svd_results(a, args.k, args.threads, clock or FullSvdClock(float("inf")), tols)
+            results = svd_results(a, args.k, args.threads, clock or FullSvdClock(float("inf")), tols, "real")
             names = [n for n in results if n != "torch.linalg.svdvals"]
             rows.append(real_row(label, a.shape, results))
-        print_table(["matrix", "shape", "torch.linalg.svdvals"] + [f"{n}: vs torch, error" for n in names], rows)
+        print_table(["matrix", "shape", "torch.linalg.svdvals"] + [f"{n}: vs torch, error (used)" for n in names], rows)
         return
     rows = [r for m, n in shapes for kind in args.kinds.split(",")
             for r in svd_rows(f"top-{args.k} {kind} {m}x{n}",
-                              svd_results(test_matrix(kind, m, n), args.k, args.threads, clock, tols))]
+                              svd_results(test_matrix(kind, m, n), args.k, args.threads, clock, tols, kind))]
     print_table(["matrix", "method", "median time", "vs torch.linalg.svdvals", "max rel. error"], rows)
 
 

@@ -11,8 +11,8 @@ from ._native import engine
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
 
 #: Singular-value methods: ``"exact"`` (Gram matrix in double + LAPACK, ~1e-12 relative),
-#: ``"fast"`` (fixed-size block Krylov, no accuracy check), ``"auto"`` (block Krylov grown until a
-#: residual bound certifies ``tol``; falls back to exact when that is cheaper or not certified).
+#: ``"fast"`` (fixed-size block Krylov, no accuracy check), ``"auto"`` (block Krylov grown until an
+#: error bound certifies ``tol``; exact below a 1024 short side or when not certified).
 METHODS = ("auto", "exact", "fast")
 
 
@@ -67,7 +67,7 @@ def top_singular_values(
 
     Returns ``min(k, *a.shape)`` values. ``method``: see :data:`METHODS`. ``tol`` is the relative
     error that ``"auto"`` certifies on every value; ``oversample`` widens the Krylov block
-    (k + oversample); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
+    (k + oversample, rounded up to a multiple of 16); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
     ``details=True`` returns ``(values, info)`` where info holds the method used, the certified
     ``error_bound`` (0 for exact, NaN for fast) and the Krylov ``blocks``.
     Raises ValueError if ``a`` holds NaN or Inf.
