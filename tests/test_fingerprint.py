@@ -176,3 +176,22 @@ def test_nan_weights_can_be_refused(tmp_path, rng):
     save_file(tensors, str(path / "model.safetensors"))
     with pytest.raises(ValueError, match="mlp.up_proj.*1 Inf"):
         fp_of(path, nonfinite="refuse")
+
+
+def test_tol_reaches_the_certified_singular_values(tmp_path, rng):
+    # A flat spectrum large enough for the Krylov method: at the default tolerance its values
+    # are ~1e-6 off; with tol=1e-8 they must be within 1e-8 of the exact ones.
+    a = rng.standard_normal((1300, 1100)).astype(np.float32)
+    save_file({"model.layers.0.mlp.up_proj.weight": a}, str(tmp_path / "model.safetensors"))
+    exact = fp_of(tmp_path, method="exact").singular_values
+    default = fp_of(tmp_path).singular_values
+    tight = fp_of(tmp_path, tol=1e-8)
+    assert np.max(np.abs(default - exact) / exact) > 1e-8
+    assert np.max(np.abs(tight.singular_values - exact) / exact) <= 1e-8
+    assert tight.meta["settings"]["tol"] == 1e-8
+
+
+def test_tol_outside_zero_one_is_refused(tmp_path, rng):
+    path, _ = llama(tmp_path, rng, layers=1)
+    with pytest.raises(ValueError, match="tol"):
+        fp_of(path, tol=0)

@@ -142,3 +142,13 @@ def test_fast_falls_back_to_exact_when_its_basis_would_fill_the_short_side(rng):
     got, info = wf.top_singular_values(a, 16, "fast", details=True)
     assert info["method"] == "exact"
     np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-6)
+
+
+def test_auto_tolerance_under_the_float32_rounding_floor_runs_exact(rng):
+    # float32 products leave ~1e-7 on the Ritz values; certificates below 2e-6 are not offered.
+    a = rng.standard_normal((1500, 1200)).astype(np.float32)
+    got, info = wf.top_singular_values(a, 16, "auto", tol=1e-7, details=True)
+    assert info["method"] == "exact"
+    np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-9)
+    _, loose = wf.top_singular_values(a, 16, "auto", details=True)
+    assert loose["method"] == "krylov" and loose["error_bound"] >= 1e-6

@@ -27,6 +27,8 @@ def _fingerprint_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--normalize", default="max", choices=("max", "l2", "sum", "none"), help="SD-vector normalization")
     g.add_argument("--feature", default="raw", choices=("raw", "log", "unit"), help="Clustering-Vector features")
     g.add_argument("--method", default="auto", choices=("auto", "exact", "fast"), help="singular-value method")
+    g.add_argument("--tol", type=float, default=1e-3,
+                   help="relative error that auto certifies on every singular value (default 1e-3)")
     g.add_argument("--threads", type=int, default=None, help="engine threads (default: usable cores)")
     g.add_argument("--nonfinite", default="exclude", choices=("exclude", "refuse"),
                    help="matrices with NaN/Inf: left out of the CV and reported, or refused")
@@ -39,7 +41,7 @@ def _settings(args: argparse.Namespace) -> dict:
     if args.name_map is not None:
         patterns = json.loads(args.name_map.read_text())
     return dict(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
-                method=args.method, threads=args.threads, nonfinite=args.nonfinite, name_patterns=patterns,
+                method=args.method, tol=args.tol, threads=args.threads, nonfinite=args.nonfinite, name_patterns=patterns,
                 progress=not args.quiet)
 
 

@@ -174,6 +174,7 @@ def fingerprint(
     feature: str = "raw",
     threads: Optional[int] = None,
     method: str = "auto",
+    tol: float = 1e-3,
     nonfinite: str = "exclude",
     name_patterns: Optional[Mapping[str, str]] = None,
     progress: bool = True,
@@ -183,9 +184,11 @@ def fingerprint(
 
     ``top_k``: singular values per matrix (the CV's features); ``n_clusters``: K of K-Means;
     ``normalize``: SD-vector normalization (max, l2, sum, none); ``feature``: CV features (raw,
-    log, unit); ``method``: singular-value method (auto, exact, fast); ``nonfinite``: what a
-    matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in the SD vector, it is
-    left out of the CV, and it is listed in ``meta["issues"]``) or ``"refuse"`` (ValueError).
+    log, unit); ``method``: singular-value method (auto, exact, fast); ``tol``: the relative error
+    ``auto`` certifies on every singular value (default 1e-3; 1e-5 took 0-40% longer on
+    heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method); ``nonfinite``: what a matrix holding NaN/Inf
+    does: ``"exclude"`` (its finite values count in the SD vector, it is left out of the CV, and
+    it is listed in ``meta["issues"]``) or ``"refuse"`` (ValueError).
     """
     from . import __version__
 
@@ -193,12 +196,14 @@ def fingerprint(
         raise ValueError("nonfinite must be 'exclude' or 'refuse'")
     if top_k < 1 or n_clusters < 1:
         raise ValueError("top_k and n_clusters must be positive")
+    if not 0 < tol < 1:
+        raise ValueError("tol must be between 0 and 1")
     start = time.perf_counter()
     # scikit-learn takes about a second to import; the engine releases the GIL, so the import
     # overlaps the weights' pass instead of following it.
     sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
     sklearn_import.start()
-    records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method,
+    records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method, tol=tol,
                                     name_patterns=name_patterns, progress=progress)
     sklearn_import.join()
     issues = [
@@ -221,7 +226,7 @@ def fingerprint(
         "parameters": info.parameters,
         "dtypes": info.dtypes,
         "settings": {"top_k": top_k, "n_clusters": n_clusters, "clusters_used": k_used, "normalize": normalize,
-                     "feature": feature, "method": method, "nonfinite": nonfinite},
+                     "feature": feature, "method": method, "tol": tol, "nonfinite": nonfinite},
         "issues": issues,
         "version": __version__,
         "elapsed_seconds": time.perf_counter() - start,

@@ -66,8 +66,9 @@ def top_singular_values(
     """The ``k`` largest singular values of the 2-D matrix ``a``, descending, as float64.
 
     Returns ``min(k, *a.shape)`` values. ``method``: see :data:`METHODS`. ``tol`` is the relative
-    error that ``"auto"`` certifies on every value; ``oversample`` widens the Krylov block
-    (k + oversample, rounded up to a multiple of 16); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
+    error that ``"auto"`` certifies on every value (under 2e-6, the float32 rounding floor, it runs
+    the exact method); ``oversample`` widens the Krylov block (k + oversample, rounded up to a
+    multiple of 16); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
     ``details=True`` returns ``(values, info)`` where info holds the method used, the certified
     ``error_bound`` (0 for exact, NaN for fast) and the Krylov ``blocks``.
     Raises ValueError if ``a`` holds NaN or Inf.

@@ -93,7 +93,7 @@ def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
                   group_rows=part.group_rows, group_stride=part.group_stride * c)
 
 
-def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str,
+def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str, tol: float,
                      name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
     shards = open_shards(path)
     config = read_config(path)
@@ -106,7 +106,7 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
             owners.append((mt, part))
     bar = progress_bar("fingerprint") if progress else None
     try:
-        results = analyse(shards, windows, threads=threads, method=method, progress=bar)
+        results = analyse(shards, windows, threads=threads, method=method, tol=tol, progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -122,14 +122,15 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
 
 
 
-def _measure_dense(a: np.ndarray, top_k: int, method: str, threads: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
+def _measure_dense(a: np.ndarray, top_k: int, method: str, tol: float,
+                   threads: int) -> tuple[dict, Optional[np.ndarray], Optional[str]]:
     stats = matrix_stats(a, threads=threads)
     if stats["nan"] or stats["inf"]:
         return stats, None, "matrix holds NaN or Inf values; singular values are undefined"
-    return stats, top_singular_values(a, top_k, method, threads=threads), None
+    return stats, top_singular_values(a, top_k, method, tol=tol, threads=threads), None
 
 
-def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
+def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: float,
               name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
     try:
         import gguf
@@ -172,7 +173,7 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
             a = data[part.expert] if data.ndim == 3 else data
             rows, cols = part_indices(part, a.shape)
             sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
-            stats, sv, err = _measure_dense(sub, top_k, method, threads)
+            stats, sv, err = _measure_dense(sub, top_k, method, tol, threads)
             records.append(MatrixRecord(part.layer, part.type, mt.name, sub.shape, stats, sv, err, part.expert))
     info = SourceInfo(str(path), "gguf", arch, sorted({m.family for m in mapped}),
                       sum(int(t.n_elements) for t in reader.tensors), dict(Counter(t.tensor_type.name for t in reader.tensors)),
@@ -180,7 +181,7 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str,
     return records, info
 
 
-def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], method: str,
+def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], method: str, tol: float = 1e-3,
                     name_patterns: Optional[Mapping[str, str]] = None,
                     progress: bool = False) -> tuple[list, SourceInfo]:
     """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
@@ -192,5 +193,5 @@ def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], metho
     if is_adapter(p):
         return read_adapter(p, top_k, name_patterns)
     if p.suffix.lower() == ".gguf":
-        return read_gguf(p, top_k, threads, method, name_patterns, progress)
-    return read_safetensors(p, top_k, threads, method, name_patterns, progress)
+        return read_gguf(p, top_k, threads, method, tol, name_patterns, progress)
+    return read_safetensors(p, top_k, threads, method, tol, name_patterns, progress)
