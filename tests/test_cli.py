@@ -137,3 +137,8 @@ def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "interrupted", out.stderr
+
+
+def test_fingerprint_tol_is_recorded_in_the_settings(capsys, models):
+    code, out, _ = run(capsys, "fingerprint", models["family-a"], "--tol", "1e-5", "--json", "-q")
+    assert code == 0 and json.loads(out)["meta"]["settings"]["tol"] == 1e-5
