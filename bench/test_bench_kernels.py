@@ -75,3 +75,40 @@ def test_top16_torch_svdvals(benchmark, weights):
 def test_top16_torch_svd_lowrank(benchmark, weights):
     benchmark.group = f"top-16 {weights[0].shape}"
     benchmark.pedantic(torch.svd_lowrank, args=(torch.from_numpy(weights[0]),), kwargs={"q": 26, "niter": 7}, rounds=3)
+
+
+# One Krylov step: C x with C = A^T A (A tall) or A A^T, x of 32 columns (the block of top-16).
+@pytest.fixture(scope="module")
+def krylov_block(weights):
+    a = weights[0]
+    return np.random.default_rng(1).standard_normal((min(a.shape), 32)).astype(np.float32)
+
+
+def gram_reference(a, x):
+    return a.T @ (a @ x) if a.shape[0] >= a.shape[1] else a @ (a.T @ x)
+
+
+def test_krylov_step_weightprint(benchmark, weights, krylov_block):
+    from weightprint_fast._native import engine
+
+    benchmark.group = f"krylov step {weights[0].shape}"
+    a = weights[0]
+    benchmark(engine().gram_product, a, "F32", a.shape[0], a.shape[1], krylov_block, THREADS)
+
+
+def test_krylov_step_weightprint_bf16(benchmark, weights, krylov_block):
+    from weightprint_fast._native import engine
+
+    benchmark.group = f"krylov step {weights[0].shape}"
+    bits = weights[1]
+    benchmark(engine().gram_product, bits, "BF16", bits.shape[0], bits.shape[1], krylov_block, THREADS)
+
+
+def test_krylov_step_numpy(benchmark, weights, krylov_block):
+    benchmark.group = f"krylov step {weights[0].shape}"
+    benchmark(gram_reference, weights[0], krylov_block)
+
+
+def test_krylov_step_torch(benchmark, weights, krylov_block):
+    benchmark.group = f"krylov step {weights[0].shape}"
+    benchmark(gram_reference, torch.from_numpy(weights[0]), torch.from_numpy(krylov_block))
