@@ -16,4 +16,14 @@ const Table& require() {
     return t;
 }
 
+void set_threads(int n) {
+    if (table().set_threads) table().set_threads(n);
+}
+
+RestoreThreads::RestoreThreads() : saved_(table().get_threads ? table().get_threads() : 0) {}
+
+RestoreThreads::~RestoreThreads() {
+    if (saved_ > 0) set_threads(saved_);
+}
+
 }  // namespace wpf::blas

@@ -38,4 +38,19 @@ Table& table();
 // Throws std::logic_error if a required entry is missing.
 const Table& require();
 
+// OpenBLAS's thread count, where its controls were found (a no-op otherwise).
+void set_threads(int n);
+
+// Restores the thread count OpenBLAS had at construction when destroyed, exceptions included.
+class RestoreThreads {
+public:
+    RestoreThreads();
+    ~RestoreThreads();
+    RestoreThreads(const RestoreThreads&) = delete;
+    RestoreThreads& operator=(const RestoreThreads&) = delete;
+
+private:
+    int saved_ = 0;
+};
+
 }  // namespace wpf::blas

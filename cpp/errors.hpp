@@ -10,6 +10,13 @@ struct FormatError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Why a matrix gets no singular values; thrown as std::domain_error by require_finite.
+inline constexpr const char* kNonFiniteMatrix = "matrix holds NaN or Inf values; singular values are undefined";
+
+inline void require_finite(bool ok) {
+    if (!ok) throw std::domain_error(kNonFiniteMatrix);
+}
+
 // The caller asked to stop (Ctrl-C); work already done is discarded.
 struct Cancelled : std::runtime_error {
     Cancelled() : std::runtime_error("cancelled") {}

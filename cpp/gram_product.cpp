@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "errors.hpp"
 #include "parallel.hpp"
 
 namespace wpf {
@@ -126,8 +127,7 @@ void GramProduct::apply(const float* x, float* y) {
     const size_t w = static_cast<size_t>(width_);
     for (size_t c = 0; c < w; ++c)
         for (size_t p = 0; p < s_; ++p) x_[p * pw_ + c] = x[p + c * s_];
-    if (wide_) apply_wide();
-    else apply_tall();
+    require_finite(wide_ ? apply_wide() : apply_tall());
     checked_ = true;
     const size_t parts = wide_ ? 1 : static_cast<size_t>(workers_);
     const float* src = wide_ ? y_.data() : work_.data();
@@ -153,8 +153,8 @@ const float* GramProduct::rows_at(size_t i, size_t rows, size_t j0, size_t n, fl
 }
 
 // Tall A (l x s): per tile of rows, z = tile x, then y += tile^T z; each worker sums into its
-// own copy of y.
-void GramProduct::apply_tall() {
+// own copy of y. False if the first call met NaN or Inf.
+bool GramProduct::apply_tall() {
     std::atomic<bool> finite{true};
     parallel_ranges(workers_, l_, [&](int w, size_t begin, size_t end) {
         float* part = work_.data() + static_cast<size_t>(w) * s_ * pw_;
@@ -169,12 +169,12 @@ void GramProduct::apply_tall() {
             axpy(rows, t, lda, s_, z.data(), pw_, part);
         }
     });
-    if (!finite) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
+    return finite;
 }
 
 // Wide A (s x l): z = A^T x by slices of columns (each worker owns its slices of z), then
-// y = A z by rows.
-void GramProduct::apply_wide() {
+// y = A z by rows. False if the first call met NaN or Inf.
+bool GramProduct::apply_wide() {
     const size_t slices = (l_ + kSlice - 1) / kSlice;
     parallel_ranges(std::min<int>(workers_, static_cast<int>(slices)), slices, [&](int, size_t begin, size_t end) {
         std::vector<float> tile(direct_ ? 0 : kRows * kSlice);
@@ -201,7 +201,7 @@ void GramProduct::apply_wide() {
             dot(rows, t, lda, l_, work_.data(), pw_, y_.data() + i * pw_);
         }
     });
-    if (!finite) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
+    return finite;
 }
 
 }  // namespace wpf

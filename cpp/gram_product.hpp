@@ -39,8 +39,8 @@ private:
     std::vector<float> y_;     // wide: y row-major
 
     const float* rows_at(size_t i, size_t rows, size_t j0, size_t n, float* tile, size_t& lda) const;
-    void apply_tall();
-    void apply_wide();
+    bool apply_tall();
+    bool apply_wide();
 };
 
 }  // namespace wpf

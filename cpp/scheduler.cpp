@@ -78,29 +78,22 @@ public:
             if (jobs_[a].file != jobs_[b].file) return jobs_[a].file < jobs_[b].file;
             return spans_[a].offset < spans_[b].offset;
         });
-        const auto& L = blas::table();
-        const int saved_blas_threads = L.get_threads ? L.get_threads() : 0;
-        try {
-            size_t i = 0;
-            while (i < order.size()) {
-                if (cancel) throw Cancelled();
-                if (is_large(order[i])) {
-                    if (i + 1 < order.size()) prefetch(order[i + 1]);
-                    set_blas_threads(threads_);
-                    process(order[i], threads_);
-                    ++i;
-                    continue;
-                }
-                size_t e = i;
-                while (e < order.size() && !is_large(order[e])) ++e;
-                run_small(order, i, e);
-                i = e;
+        const blas::RestoreThreads restore_blas_threads;
+        size_t i = 0;
+        while (i < order.size()) {
+            if (cancel) throw Cancelled();
+            if (is_large(order[i])) {
+                if (i + 1 < order.size()) prefetch(order[i + 1]);
+                blas::set_threads(threads_);
+                process(order[i], threads_);
+                ++i;
+                continue;
             }
-        } catch (...) {
-            if (L.set_threads && saved_blas_threads > 0) L.set_threads(saved_blas_threads);
-            throw;
+            size_t e = i;
+            while (e < order.size() && !is_large(order[e])) ++e;
+            run_small(order, i, e);
+            i = e;
         }
-        if (L.set_threads && saved_blas_threads > 0) L.set_threads(saved_blas_threads);
     }
 
 private:
@@ -115,14 +108,10 @@ private:
 
     bool is_large(size_t j) const { return views_[j].size() >= opt_.large_elements; }
 
-    void set_blas_threads(int n) const {
-        if (blas::table().set_threads) blas::table().set_threads(n);
-    }
-
     void prefetch(size_t j) const { files_[jobs_[j].file]->map().will_need(spans_[j].offset, spans_[j].len); }
 
     void run_small(const std::vector<size_t>& order, size_t begin, size_t end) {
-        set_blas_threads(1);
+        blas::set_threads(1);
         std::atomic<size_t> next{begin};
         parallel_run(std::min<int>(threads_, static_cast<int>(end - begin)), [&](int) {
             for (size_t i = next++; i < end && !cancel; i = next++) {
@@ -146,7 +135,7 @@ private:
         }
         if (job.k > 0) {
             if (r.has_stats && (r.moments.nan || r.moments.inf)) {
-                r.error = "matrix holds NaN or Inf values; singular values are undefined";
+                r.error = kNonFiniteMatrix;
             } else {
                 SvdOptions so = opt_.svd;
                 so.threads = threads;

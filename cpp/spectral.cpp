@@ -28,10 +28,6 @@ void check_cancel(const std::atomic<bool>* cancel) {
     if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
 }
 
-void require_finite(bool ok) {
-    if (!ok) throw std::domain_error("matrix holds NaN or Inf values; singular values are undefined");
-}
-
 int to_int(size_t v) {
     if (v > static_cast<size_t>(std::numeric_limits<int>::max()))
         throw std::length_error("matrix dimension exceeds the 32-bit BLAS interface");
@@ -109,27 +105,6 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
 // never certified by the Krylov method and go to the exact one.
 constexpr double kRoundingFloor = 1e-6;
 
-// Sets OpenBLAS to one thread while alive, restoring its count after. The Krylov products run
-// on the engine's own threads; OpenBLAS workers left spinning after its small calls (basis
-// orthogonalization) would take their cores.
-class SingleThreadedBlas {
-public:
-    SingleThreadedBlas() {
-        const auto& L = blas::table();
-        if (!L.set_threads || !L.get_threads) return;
-        saved_ = L.get_threads();
-        if (saved_ > 1) L.set_threads(1);
-    }
-    ~SingleThreadedBlas() {
-        if (saved_ > 1) blas::table().set_threads(saved_);
-    }
-    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
-private:
-    int saved_ = 0;
-};
-
 // Block Krylov subspace of C = A^T A (A tall) or A A^T (A wide), with full
 // reorthogonalization and Rayleigh-Ritz. With tol > 0 it grows until every one of the top k
 // Ritz values carries an error bound that puts its singular value within tol relative; it
@@ -156,7 +131,10 @@ public:
     }
 
     SvdResult run(int max_blocks, double tol, const std::atomic<bool>* cancel) {
-        const SingleThreadedBlas one_blas_thread;
+        // The products run on the engine's own threads; OpenBLAS workers left spinning after
+        // its small calls (basis orthogonalization) would take their cores.
+        const blas::RestoreThreads restore_blas_threads;
+        blas::set_threads(1);
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
         dmax_ = b * static_cast<size_t>(max_blocks + 1);
         q_.assign(s * dmax_, 0.0f);
@@ -227,7 +205,7 @@ private:
     }
 
     // The basis products below split the s rows across the engine's threads, each calling
-    // single-threaded BLAS (see SingleThreadedBlas).
+    // single-threaded BLAS (see run()).
     int row_workers() const { return std::max(1, std::min(threads_, s_ / 512)); }
 
     // h (d x n) = Q[:, 0:d]^T x for x: s x n.

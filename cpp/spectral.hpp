@@ -22,7 +22,7 @@ struct SvdOptions {
     int oversample = 10;   // block size is k + oversample, rounded up to a multiple of 16
     int krylov_blocks = 8; // Fast: blocks after the start block (the "power iterations")
     double tol = 1e-3;     // Auto: certified relative error of every returned value
-    int threads = 1;       // for decoding; BLAS threading is set by the caller
+    int threads = 1;       // Krylov products and basis updates (OpenBLAS held to one thread meanwhile)
     uint64_t seed = 0x5EED;
 };
 

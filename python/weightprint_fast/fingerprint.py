@@ -186,9 +186,10 @@ def fingerprint(
     ``normalize``: SD-vector normalization (max, l2, sum, none); ``feature``: CV features (raw,
     log, unit); ``method``: singular-value method (auto, exact, fast); ``tol``: the relative error
     ``auto`` certifies on every singular value (default 1e-3; 1e-5 took 0-40% longer on
-    heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method); ``nonfinite``: what a matrix holding NaN/Inf
-    does: ``"exclude"`` (its finite values count in the SD vector, it is left out of the CV, and
-    it is listed in ``meta["issues"]``) or ``"refuse"`` (ValueError).
+    heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method);
+    ``nonfinite``: what a matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in
+    the SD vector, it is left out of the CV, and it is listed in ``meta["issues"]``) or
+    ``"refuse"`` (ValueError).
     """
     from . import __version__
 
