@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "blas.hpp"
+#include "block_gram.hpp"
 #include "errors.hpp"
 #include "gram_product.hpp"
 #include "safetensors.hpp"
@@ -102,24 +103,9 @@ py::list tensor_list(const SafetensorsFile& f) {
     return out;
 }
 
-py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files, const py::list& jobs, int threads,
-                     const std::string& method, int oversample, int krylov_blocks, double tol, const py::object& progress) {
-    std::vector<Job> js;
-    for (const auto& item : jobs) {
-        auto t = item.cast<py::tuple>();
-        Job j;
-        j.file = t[0].cast<size_t>();
-        j.tensor = t[1].cast<std::string>();
-        j.offset = t[2].cast<uint64_t>();
-        j.rows = t[3].cast<size_t>();
-        j.cols = t[4].cast<size_t>();
-        j.row_stride = t[5].cast<size_t>();
-        j.stats = t[6].cast<bool>();
-        j.k = t[7].cast<int>();
-        j.group_rows = t[8].cast<size_t>();
-        j.group_stride = t[9].cast<size_t>();
-        js.push_back(std::move(j));
-    }
+py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files, const std::vector<Job>& js,
+                     int threads, const std::string& method, int oversample, int krylov_blocks, double tol,
+                     const py::object& progress) {
     std::vector<const SafetensorsFile*> fs;
     for (const auto& f : files) fs.push_back(f.get());
     RunOptions opt;
@@ -151,6 +137,7 @@ py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files,
         py::dict d;
         d["stats"] = r.has_stats ? py::object(moments_dict(r.moments)) : py::none();
         d["svd"] = r.has_svd ? py::object(svd_dict(r.svd)) : py::none();
+        d["gram"] = r.gram.empty() ? py::object(py::none()) : py::object(py::array_t<double>(r.gram.size(), r.gram.data()));
         d["error"] = r.error.empty() ? py::none() : py::object(py::str(r.error));
         d["seconds"] = r.seconds;
         out.append(d);
@@ -171,6 +158,8 @@ PYBIND11_MODULE(_core, m) {
         } catch (const Cancelled&) {
             PyErr_SetNone(PyExc_KeyboardInterrupt);
         } catch (const std::domain_error& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const std::invalid_argument& e) {
             PyErr_SetString(PyExc_ValueError, e.what());
         }
     });
@@ -250,6 +239,55 @@ PYBIND11_MODULE(_core, m) {
         py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("x"), py::arg("threads") = 1,
         "C x for C = A^T A (A tall) or A A^T (A wide): the Krylov product kernel (exposed for its tests).");
 
+    m.def(
+        "block_gram",
+        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, const BlockGramSpec& spec,
+           int threads) {
+            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            std::vector<double> g;
+            {
+                py::gil_scoped_release nogil;
+                g = block_gram(v, spec, threads > 0 ? threads : 1);
+            }
+            const auto b = static_cast<py::ssize_t>(spec.block);
+            return py::array_t<double>({static_cast<py::ssize_t>(g.size()) / (b * b), b, b}, g.data());
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("spec"), py::arg("threads") = 1,
+        "Diagonal Gram blocks (blocks, block, block) of a matrix: the engine kernel, for its tests.");
+    py::class_<BlockGramSpec>(m, "BlockGramSpec", "Diagonal Gram blocks wanted of a job's matrix.")
+        .def(py::init([](size_t block, bool columns, std::vector<double> weights) {
+                 return BlockGramSpec{block, columns, std::move(weights)};
+             }),
+             py::arg("block") = 0, py::arg("columns") = false, py::arg("weights") = std::vector<double>{})
+        .def_readonly("block", &BlockGramSpec::block)
+        .def_readonly("columns", &BlockGramSpec::columns)
+        .def_readonly("weights", &BlockGramSpec::weights);
+    py::class_<Job>(m, "Job", "One window of one tensor to analyse (elements, not bytes).")
+        .def(py::init([](size_t file, std::string tensor, uint64_t offset, size_t rows, size_t cols, size_t row_stride,
+                         bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram) {
+                 Job j;
+                 j.file = file;
+                 j.tensor = std::move(tensor);
+                 j.offset = offset;
+                 j.rows = rows;
+                 j.cols = cols;
+                 j.row_stride = row_stride;
+                 j.stats = stats;
+                 j.k = k;
+                 j.group_rows = group_rows;
+                 j.group_stride = group_stride;
+                 j.gram = std::move(gram);
+                 return j;
+             }),
+             py::kw_only(), py::arg("file"), py::arg("tensor"), py::arg("offset"), py::arg("rows"), py::arg("cols"),
+             py::arg("row_stride"), py::arg("stats") = true, py::arg("k") = 0, py::arg("group_rows") = 0,
+             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{})
+        .def_readonly("file", &Job::file)
+        .def_readonly("tensor", &Job::tensor)
+        .def_readonly("rows", &Job::rows)
+        .def_readonly("cols", &Job::cols)
+        .def_readonly("k", &Job::k)
+        .def_readonly("gram", &Job::gram);
     m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
           py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));
 }

@@ -60,6 +60,7 @@ public:
         for (const Job& j : jobs) {
             if (j.file >= files.size()) throw std::out_of_range("job refers to a file index out of range");
             views_.push_back(job_view(*files[j.file], j));
+            if (j.gram.block > 0) check_block_gram(views_.back(), j.gram);
             spans_.push_back(job_span(*files[j.file], views_.back()));
             total_bytes_ += spans_.back().len;
         }
@@ -142,6 +143,17 @@ private:
                 try {
                     r.svd = top_singular_values(v, job.k, so, &cancel);
                     r.has_svd = true;
+                } catch (const std::domain_error& e) {
+                    r.error = e.what();
+                }
+            }
+        }
+        if (job.gram.block > 0) {
+            if (r.has_stats && (r.moments.nan || r.moments.inf)) {
+                r.error = kNonFiniteMatrix;
+            } else {
+                try {
+                    r.gram = block_gram(v, job.gram, threads, &cancel);
                 } catch (const std::domain_error& e) {
                     r.error = e.what();
                 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "block_gram.hpp"
 #include "safetensors.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
@@ -19,6 +20,7 @@ struct Job {
     size_t group_rows = 0, group_stride = 0;  // see MatrixView
     bool stats = true;
     int k = 0;               // singular values wanted; 0 for none
+    BlockGramSpec gram;      // diagonal Gram blocks wanted (gram.block > 0)
 };
 
 struct JobResult {
@@ -26,6 +28,7 @@ struct JobResult {
     Moments moments;
     bool has_svd = false;
     SvdResult svd;
+    std::vector<double> gram;  // see block_gram(); empty when not wanted or not finite
     std::string error;       // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
 };

@@ -91,7 +91,8 @@ def smollm2_base(out: Path) -> Path:
 
 
 def gemma3_f32(out: Path) -> Path:
-    """Gemma-3-270M's projections dequantized from Q4_K_M, kept under their GGUF names."""
+    """Gemma-3-270M's layer tensors (projections and norms) dequantized from Q4_K_M, kept under
+    their GGUF names."""
     d = out / "gemma3-f32"
     if (d / "model.safetensors").exists():
         return d
@@ -100,9 +101,11 @@ def gemma3_f32(out: Path) -> Path:
     r = gguf.GGUFReader(str(real_models.gemma3_gguf()))
     tensors = {}
     for t in r.tensors:
-        if t.name.startswith("blk.") and t.name.endswith(".weight") and len(t.shape) == 2:
+        # Norm weights (1-D) too: the lineage invariants fold them into the projections.
+        if t.name.startswith("blk.") and t.name.endswith(".weight"):
             tensors[t.name] = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-    return save_dir(d, tensors, {"model_type": "gemma3", "num_attention_heads": 4, "num_key_value_heads": 1})
+    return save_dir(d, tensors, {"model_type": "gemma3", "num_attention_heads": 4, "num_key_value_heads": 1,
+                                       "head_dim": 256})
 
 
 # --- weight-level derivatives ---------------------------------------------------------------

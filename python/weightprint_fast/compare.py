@@ -28,8 +28,14 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
+from .invariants import Invariants
 
 THRESHOLDS = {
+    "same_circuit": 1e-5,      # every matched head's circuit distance at or below: same function
+    "same_mlp": 1e-5,          # and the MLP invariants' distance at or below
+    "derived_circuit": 0.05,   # median circuit distance at or below: derived,
+    "derived_specificity": 0.2,  # if also at most this fraction of the non-corresponding layers' distance
+    "unrelated_circuit": 0.1,  # above: not derived
     "same_spectral": 1e-6,     # spectral_distance at or below: identical weights
     "same_sd_cosine": 1 - 1e-9,
     "derived_spectral": 0.05,  # at or below: derived
@@ -52,6 +58,10 @@ class Comparison:
     layer_pearson: float
     coclustering_agreement: float
     spectral_distance: Optional[float]
+    circuit_distance: Optional[float]
+    circuit_distance_max: Optional[float]
+    circuit_specificity: Optional[float]
+    mlp_distance: Optional[float]
     verdict: str
     reason: str
 
@@ -88,9 +98,14 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 def _spectral_distance(a: Fingerprint, b: Fingerprint, ia: list[int], ib: list[int]) -> Optional[float]:
     """Median relative distance of matching matrices' spectra over the layers both models have
-    (a truncated model is compared on its remaining layers)."""
+    (a truncated model is compared on its remaining layers); None unless the matrices have the
+    same shapes (spectra of matrices of different shapes say nothing about lineage)."""
     if a.singular_values.shape[2] != b.singular_values.shape[2]:
         return None
+    if a.matrix_shapes and b.matrix_shapes:
+        types = [a.types[i] for i in ia]
+        if any(a.matrix_shapes.get(t) != b.matrix_shapes.get(t) for t in types):
+            return None
     depth = min(a.layers, b.layers)
     sa, sb = a.singular_values[:depth, ia], b.singular_values[:depth, ib]
     ok = ~(np.isnan(sa).any(axis=2) | np.isnan(sb).any(axis=2))
@@ -101,7 +116,161 @@ def _spectral_distance(a: Fingerprint, b: Fingerprint, ia: list[int], ib: list[i
     return float(np.median(d))
 
 
-def _verdict(sd_cos: float, pearson: float, spectral: Optional[float], same_depth: bool = True) -> tuple[str, str]:
+def _relative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """||x - y|| / max(||x||, ||y||) along the last axis (symmetric; 0 where both are 0)."""
+    scale = np.maximum(np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1))
+    return np.linalg.norm(x - y, axis=-1) / np.where(scale > 0, scale, 1.0)
+
+
+def _head_costs(a: Invariants, b: Invariants, la: int, lb: int) -> Optional[np.ndarray]:
+    """(heads_a, heads_b) distances between the circuits of layer la of a and layer lb of b:
+    the mean of the QK and OV spectra's relative distances (QK scale-free under QK norm)."""
+    qa, qb, oa, ob = a.qk[la], b.qk[lb], a.ov[la], b.ov[lb]
+    if np.isnan(qa).all() or np.isnan(qb).all() or np.isnan(oa).all() or np.isnan(ob).all():
+        return None
+    if a.qk_norm or b.qk_norm:
+        qa = qa / np.linalg.norm(qa, axis=1, keepdims=True).clip(1e-300)
+        qb = qb / np.linalg.norm(qb, axis=1, keepdims=True).clip(1e-300)
+    qk = _relative(qa[:, None, :], qb[None, :, :])
+    ov = _relative(oa[:, None, :], ob[None, :, :])
+    return (qk + ov) / 2
+
+
+@dataclass
+class CircuitMatch:
+    """How the attention circuits of two models match: per matched layer, the heads' distances
+    after the best one-to-one assignment of heads (order is no evidence: heads can be permuted).
+
+    ``reference`` is the same distance between non-corresponding layers (each matched layer of
+    b replaced by its neighbour): how far heads of these models are when they are *not* copies
+    of each other. Untrained (random) weights have nearly the same spectra everywhere, so a
+    small distance is evidence of lineage only when it is also small next to the reference.
+    """
+
+    median: float  # median over matched layers of the median matched-head distance
+    worst: float  # largest matched-head distance anywhere
+    reference: float  # median over matched layers of the distance to b's neighbouring layer
+    layer_pairs: list[tuple[int, int]]
+
+    @property
+    def specificity(self) -> float:
+        """median / reference: near 0 for a copy, near 1 when the match says nothing."""
+        if not self.reference > 0:
+            return 0.0 if self.median == 0 else math.inf
+        return self.median / self.reference
+
+
+def _matched(cost: np.ndarray) -> np.ndarray:
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(cost)
+    return cost[rows, cols]
+
+
+def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
+    """Matches layers (by index at equal depth; else each layer of the shallower model to its
+    closest layer of the deeper one, so removed layers anywhere are allowed) and heads."""
+    depth_a, depth_b = a.qk.shape[0], b.qk.shape[0]
+    if depth_a == depth_b:
+        candidates = [[(i, i)] for i in range(depth_a)]
+    elif depth_a < depth_b:
+        candidates = [[(i, j) for j in range(depth_b)] for i in range(depth_a)]
+    else:
+        candidates = [[(i, j) for i in range(depth_a)] for j in range(depth_b)]
+    per_layer, worst, pairs, reference = [], 0.0, [], []
+    for options in candidates:
+        best = None
+        for la, lb in options:
+            cost = _head_costs(a, b, la, lb)
+            if cost is None:
+                continue
+            matched = _matched(cost)
+            if best is None or np.median(matched) < np.median(best[0]):
+                best = (matched, (la, lb))
+        if best is None:
+            continue
+        per_layer.append(float(np.median(best[0])))
+        worst = max(worst, float(best[0].max()))
+        pairs.append(best[1])
+        la, lb = best[1]
+        neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
+        cost = _head_costs(a, b, la, neighbour) if neighbour >= 0 else None
+        if cost is not None:
+            reference.append(float(np.median(_matched(cost))))
+    if not per_layer:
+        return None
+    ref = float(np.median(reference)) if reference else math.nan
+    return CircuitMatch(float(np.median(per_layer)), worst, ref, pairs)
+
+
+def mlp_distance(a: Invariants, b: Invariants, pairs: Sequence[tuple[int, int]]) -> Optional[float]:
+    """Median over matched layers of equal width of the relative distance between the MLP
+    per-neuron quantiles (None when no matched layer has equal width)."""
+    d = []
+    for la, lb in pairs:
+        if a.neurons[la] == 0 or a.neurons[la] != b.neurons[lb]:
+            continue
+        x, y = a.mlp[la], b.mlp[lb]
+        ok = ~(np.isnan(x).any(axis=0) | np.isnan(y).any(axis=0))
+        if ok.any():
+            d.append(float(_relative(x[:, ok].T, y[:, ok].T).max()))
+    return float(np.median(d)) if d else None
+
+
+def _comparable(a: Fingerprint, b: Fingerprint) -> bool:
+    """Whether both carry circuits of the same head size over the same residual width."""
+    ia, ib = a.invariants, b.invariants
+    if ia is None or ib is None or ia.geometry is None or ib.geometry is None:
+        return False
+    width = lambda f: f.matrix_shapes.get("q", [0, 0])[1]  # noqa: E731
+    return ia.geometry.head_dim == ib.geometry.head_dim and width(a) == width(b) > 0
+
+
+def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
+    ia, ib = a.invariants, b.invariants
+    assert ia is not None and ib is not None
+    return (ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons))
+
+
+def _pruned(a: Fingerprint, b: Fingerprint) -> str:
+    ia, ib = a.invariants, b.invariants
+    assert ia is not None and ib is not None and ia.geometry is not None and ib.geometry is not None
+    parts = []
+    if a.layers != b.layers:
+        parts.append(f"{a.layers} vs {b.layers} layers")
+    if ia.geometry.heads != ib.geometry.heads or ia.geometry.kv_heads != ib.geometry.kv_heads:
+        parts.append(f"{ia.geometry.heads}/{ia.geometry.kv_heads} vs {ib.geometry.heads}/{ib.geometry.kv_heads} heads")
+    if not np.array_equal(ia.neurons[ia.neurons > 0][:1], ib.neurons[ib.neurons > 0][:1]):
+        parts.append(f"{int(ia.neurons.max())} vs {int(ib.neurons.max())} MLP neurons")
+    return ", ".join(parts)
+
+
+def _invariant_verdict(a: Fingerprint, b: Fingerprint, match: CircuitMatch, mlp: Optional[float],
+                       spectral: Optional[float], sd_cos: float) -> tuple[str, str]:
+    t = THRESHOLDS
+    same_geometry = _same_geometry(a, b)
+    if same_geometry and match.worst <= t["same_circuit"] and (mlp is None or mlp <= t["same_mlp"]):
+        if spectral is not None and spectral <= t["same_spectral"] and sd_cos >= t["same_sd_cosine"]:
+            return "same-model", f"identical weights' spectra (distance {spectral:.2g}) and circuits"
+        return "same-model", (f"same function, weights rewritten: every head's circuits agree to "
+                              f"{match.worst:.1g}, MLP invariants to {mlp if mlp is not None else 0:.1g}")
+    if match.median <= t["derived_circuit"] and match.specificity > t["derived_specificity"]:
+        return "undetermined", (f"attention circuits close (median distance {match.median:.3g}) but no closer than "
+                                f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
+                                "or generic, which says nothing about lineage")
+    if match.median <= t["derived_circuit"]:
+        shape = "" if same_geometry else f"; pruned or truncated ({_pruned(a, b)})"
+        return "same-family/derived", f"attention circuits close (median distance {match.median:.3g}){shape}"
+    if match.median > t["unrelated_circuit"]:
+        if same_geometry:
+            return "unrelated", f"attention circuits differ (median distance {match.median:.3g})"
+        return "undetermined", (f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
+                                f"different sizes ({_pruned(a, b)}): family not determined")
+    return "undetermined", f"attention circuits neither close nor far (median distance {match.median:.3g})"
+
+
+def _spectral_verdict(sd_cos: float, pearson: float, spectral: Optional[float], same_depth: bool) -> tuple[str, str]:
+    """Verdict of fingerprints without invariants (schema 1, adapters) from the matrices' own spectra."""
     t = THRESHOLDS
     if spectral is not None:
         if spectral <= t["same_spectral"] and not same_depth:
@@ -115,9 +284,8 @@ def _verdict(sd_cos: float, pearson: float, spectral: Optional[float], same_dept
         if spectral > t["unrelated_spectral"]:
             return "unrelated", f"spectra differ (distance {spectral:.3g})"
         return "undetermined", f"spectra neither close nor far (distance {spectral:.3g})"
-    if sd_cos < t["unrelated_sd_cosine"]:
-        return "unrelated", f"different shapes and SD vectors differ (cosine {sd_cos:.4f})"
-    return "undetermined", "different shapes (no matrix-level comparison) and similar SD vectors"
+    return "undetermined", (f"different shapes: no matrix-level comparison (SD cosine {sd_cos:.4f}, which cannot "
+                            "tell a separately trained sibling from an unrelated model)")
 
 
 FingerprintLike = Union[Fingerprint, str, Path]
@@ -157,13 +325,22 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
     co = np.abs(fa.coclustering[np.ix_(ia, ia)] - fb.coclustering[np.ix_(ib, ib)])
     sd_cos = _cosine(sda, sdb)
     spectral = _spectral_distance(fa, fb, ia, ib)
-    verdict, reason = _verdict(sd_cos, pearson, spectral, fa.layers == fb.layers)
+    match = circuit_match(fa.invariants, fb.invariants) if _comparable(fa, fb) else None  # type: ignore[arg-type]
+    mlp = None
+    if match is not None:
+        assert fa.invariants is not None and fb.invariants is not None
+        mlp = mlp_distance(fa.invariants, fb.invariants, match.layer_pairs)
+        verdict, reason = _invariant_verdict(fa, fb, match, mlp, spectral, sd_cos)
+    else:
+        verdict, reason = _spectral_verdict(sd_cos, pearson, spectral, fa.layers == fb.layers)
     return Comparison(
         a=fa.name, b=fb.name, types=types,
         sd_cosine=sd_cos, sd_distance=float(np.linalg.norm(sda - sdb)),
         cv_cosine=_cosine(np.nan_to_num(cva), np.nan_to_num(cvb)), cv_distance=float(np.linalg.norm(np.nan_to_num(cva - cvb))),
         layer_pearson=pearson, coclustering_agreement=float(1.0 - np.nanmean(co)) if not np.isnan(co).all() else float("nan"),
-        spectral_distance=spectral, verdict=verdict, reason=reason,
+        spectral_distance=spectral, circuit_distance=None if match is None else match.median,
+        circuit_distance_max=None if match is None else match.worst,
+        circuit_specificity=None if match is None else match.specificity, mlp_distance=mlp, verdict=verdict, reason=reason,
     )
 
 
@@ -194,7 +371,7 @@ def compare_many(models: Sequence[FingerprintLike], **kwargs) -> ComparisonMatri
     fps = [as_fingerprint(m, **kwargs) for m in models]
     n = len(fps)
     keys = ("sd_cosine", "sd_distance", "cv_cosine", "cv_distance", "layer_pearson", "coclustering_agreement",
-            "spectral_distance")
+            "spectral_distance", "circuit_distance", "mlp_distance")
     signals = {k: np.full((n, n), np.nan) for k in keys}
     verdicts = [["same-model" if i == j else "" for j in range(n)] for i in range(n)]
     parent = list(range(n))

@@ -12,11 +12,13 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
+from .arrays import decode_array, encode_array
+from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
 from .sources import MatrixRecord, read_checkpoint
 from .vectors import clustering, normalize, pool_moments
 
-SCHEMA = 1
+SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them
 FORMAT = "weightprint-fast/fingerprint"
 
 
@@ -40,6 +42,10 @@ class Fingerprint:
     - ``coclustering`` (T, T): fraction of layers in which two types share a cluster.
     - ``meta``: source, format, architecture, layers, parameters, dtypes, settings, version,
       elapsed seconds, and per-matrix problems (``issues``).
+    - ``matrix_shapes``: per type, the (out, in) shape of its matrices (the first layer's);
+      empty in schema-1 files.
+    - ``invariants``: the lineage invariants (:class:`Invariants`); None for LoRA adapters and
+      schema-1 files.
     """
 
     types: list[str]
@@ -51,6 +57,8 @@ class Fingerprint:
     cluster_labels: np.ndarray
     coclustering: np.ndarray
     meta: dict = field(default_factory=dict)
+    matrix_shapes: dict[str, list[int]] = field(default_factory=dict)
+    invariants: Optional[Invariants] = None
 
     @property
     def name(self) -> str:
@@ -65,13 +73,15 @@ class Fingerprint:
             "format": FORMAT,
             "schema": SCHEMA,
             "types": list(self.types),
-            "std_vector": _encode(self.std_vector),
-            "type_stats": {t: {k: _encode(v) for k, v in s.items()} for t, s in self.type_stats.items()},
-            "layer_std": _encode(self.layer_std),
-            "singular_values": _encode(self.singular_values),
-            "clustering_vector": _encode(self.clustering_vector),
+            "std_vector": encode_array(self.std_vector),
+            "type_stats": {t: {k: encode_array(v) for k, v in s.items()} for t, s in self.type_stats.items()},
+            "layer_std": encode_array(self.layer_std),
+            "singular_values": encode_array(self.singular_values),
+            "clustering_vector": encode_array(self.clustering_vector),
             "cluster_labels": self.cluster_labels.tolist(),
-            "coclustering": _encode(self.coclustering),
+            "coclustering": encode_array(self.coclustering),
+            "matrix_shapes": self.matrix_shapes,
+            "invariants": None if self.invariants is None else self.invariants.to_dict(),
             "meta": self.meta,
         }
 
@@ -100,35 +110,23 @@ class Fingerprint:
             types = [str(t) for t in data["types"]]
             fp = cls(
                 types=types,
-                std_vector=_decode(data["std_vector"]),
+                std_vector=decode_array(data["std_vector"]),
                 type_stats={t: {k: (v if v is not None else math.nan) for k, v in s.items()}
                             for t, s in data["type_stats"].items()},
-                layer_std=_decode(data["layer_std"]).reshape(-1, len(types)),
-                singular_values=_decode(data["singular_values"]).reshape(-1, len(types), data["meta"]["settings"]["top_k"]),
-                clustering_vector=_decode(data["clustering_vector"]),
+                layer_std=decode_array(data["layer_std"]).reshape(-1, len(types)),
+                singular_values=decode_array(data["singular_values"]).reshape(-1, len(types), data["meta"]["settings"]["top_k"]),
+                clustering_vector=decode_array(data["clustering_vector"]),
                 cluster_labels=np.asarray(data["cluster_labels"], dtype=np.int64).reshape(-1, len(types)),
-                coclustering=_decode(data["coclustering"]).reshape(len(types), len(types)),
+                coclustering=decode_array(data["coclustering"]).reshape(len(types), len(types)),
                 meta=dict(data["meta"]),
+                matrix_shapes={str(t): [int(x) for x in s] for t, s in (data.get("matrix_shapes") or {}).items()},
+                invariants=Invariants.from_dict(data["invariants"]) if data.get("invariants") else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FingerprintFileError(f"{where}: damaged fingerprint ({type(e).__name__}: {e})") from e
         if fp.std_vector.shape != (len(types),) or fp.clustering_vector.shape != (len(types),):
             raise FingerprintFileError(f"{where}: damaged fingerprint (vector lengths do not match types)")
         return fp
-
-
-def _encode(x):
-    """NaN-safe JSON: arrays as nested lists with null for NaN."""
-    if isinstance(x, np.ndarray):
-        return [_encode(v) for v in x] if x.ndim > 1 else [None if math.isnan(v) else float(v) for v in x.tolist()]
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    return x
-
-
-def _decode(x) -> np.ndarray:
-    """Nested lists back to an array; numpy reads null (None) as NaN for float dtypes."""
-    return np.array(x, dtype=np.float64)
 
 
 def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize_how: str, feature: str) -> dict:
@@ -154,8 +152,12 @@ def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize
     type_stats = {t: pool_moments([r.stats for r in records if r.type == t]) for t in types}
     std = np.array([type_stats[t]["std"] for t in types])
     cv, labels, co, k_used = clustering(sv, n_clusters, feature)
+    shapes: dict[str, list[int]] = {}
+    for r in sorted(records, key=lambda r: r.layer):
+        shapes.setdefault(r.type, list(r.shape))
     return dict(types=types, std_vector=normalize(std, normalize_how), type_stats=type_stats, layer_std=layer_std,
-                singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used)
+                singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used,
+                matrix_shapes={t: shapes[t] for t in types})
 
 
 def _preimport_kmeans() -> None:
@@ -217,6 +219,8 @@ def fingerprint(
                          f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest")
     arrays = build(records, top_k=top_k, n_clusters=n_clusters, normalize_how=normalize, feature=feature)
     k_used = arrays.pop("k_used")
+    arrays["invariants"] = build_invariants(records, arrays["layer_std"].shape[0], info.geometry, top_k,
+                                            info.qk_norm, info.norms_folded)
     meta = {
         "source": info.source,
         "format": info.format,

@@ -62,7 +62,7 @@ Config = Mapping[str, object]
 Handler = Callable[[re.Match, Sequence[int], Config], list]
 
 
-def _cfg(config: Config, *keys: str, default=None):
+def config_value(config: Config, *keys: str, default=None):
     for k in keys:
         v = config.get(k)
         if v is not None:
@@ -85,15 +85,15 @@ def _single(type_of: Mapping[str, str], transposed: bool = False) -> Handler:
 
 def _head_counts(shape: Sequence[int], config: Config, hidden: int) -> tuple[int, int, int]:
     """(query heads, kv heads, head dim) from the config; fused tensors cannot be split without them."""
-    heads = _cfg(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
+    heads = config_value(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
     if not heads:
         raise UnknownArchitectureError(
             f"a fused QKV tensor of shape {tuple(shape)} needs num_attention_heads from config.json to be split"
         )
-    kv = _cfg(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
-    if _cfg(config, "multi_query") and not _cfg(config, "new_decoder_architecture"):
+    kv = config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
+    if config_value(config, "multi_query") and not config_value(config, "new_decoder_architecture"):
         kv = 1
-    head_dim = _cfg(config, "head_dim", default=hidden // int(heads))
+    head_dim = config_value(config, "head_dim", "attention.key_length", default=hidden // int(heads))
     return int(heads), int(kv), int(head_dim)
 
 
@@ -122,9 +122,9 @@ def _interleaved_qkv(m: re.Match, shape: Sequence[int], config: Config) -> list:
     architecture groups [q x heads/kv, k, v] per kv head."""
     layer = int(m["layer"])
     heads, kv, hd = _head_counts(shape, config, shape[-1])
-    if _cfg(config, "multi_query") and not _cfg(config, "new_decoder_architecture"):
+    if config_value(config, "multi_query") and not config_value(config, "new_decoder_architecture"):
         return _fused_qkv_rows(m, shape, config)
-    if _cfg(config, "new_decoder_architecture"):
+    if config_value(config, "new_decoder_architecture"):
         per = heads // kv
         stride = (per + 2) * hd
         return [

@@ -9,6 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from . import _core
 from ._native import engine
 from .kernels import METHODS
 from .safetensors_files import PathLike, ShardSet, TensorEntry, open_shards
@@ -34,6 +35,7 @@ class Window:
     k: int = 0  # singular values wanted
     group_rows: int = 0  # 0: one group
     group_stride: int = 0
+    gram: Optional[_core.BlockGramSpec] = None  # diagonal Gram blocks wanted (lineage invariants)
 
 
 @dataclass
@@ -44,6 +46,7 @@ class WindowResult:
     error_bound: Optional[float]
     error: Optional[str]
     seconds: float
+    gram: Optional[np.ndarray] = None  # (blocks, block, block) when the window asked for them
 
 
 def usable_cores() -> int:
@@ -73,15 +76,16 @@ def analyse(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     jobs = [
-        (w.tensor.shard, w.tensor.name, w.offset, w.rows, w.cols, w.row_stride or w.cols, w.stats, w.k,
-         w.group_rows, w.group_stride)
+        _core.Job(file=w.tensor.shard, tensor=w.tensor.name, offset=w.offset, rows=w.rows, cols=w.cols,
+                  row_stride=w.row_stride or w.cols, stats=w.stats, k=w.k, group_rows=w.group_rows,
+                  group_stride=w.group_stride, gram=w.gram or _core.BlockGramSpec())
         for w in windows
     ]
     raw = engine().analyse(
         shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
     )
     out = []
-    for r in raw:
+    for w, r in zip(windows, raw):
         svd = r["svd"]
         out.append(
             WindowResult(
@@ -91,6 +95,8 @@ def analyse(
                 error_bound=None if svd is None else svd["error_bound"],
                 error=r["error"],
                 seconds=r["seconds"],
+                gram=None if r["gram"] is None or w.gram is None
+                else np.asarray(r["gram"]).reshape(-1, w.gram.block, w.gram.block),
             )
         )
     return out

@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from ._native import WeightprintFormatError
+from . import _core
+from ._native import WeightprintFormatError, engine
 from .kernels import matrix_stats, top_singular_values
+from .invariants import (AttentionGeometry, attention_geometry, gram_layout, has_qk_norm, norm_role,
+                         norm_tensors)
 from .naming import MappedTensor, Part, map_tensors
 from .safetensors_files import PathLike, open_shards
 from .scan import FLOAT_DTYPES, Window, analyse, progress_bar, usable_cores
@@ -35,6 +38,7 @@ class MatrixRecord:
     singular_values: Optional[np.ndarray]  # descending, up to top_k values
     error: Optional[str] = None  # why singular values are missing
     expert: Optional[int] = None
+    gram: Optional[np.ndarray] = None  # diagonal Gram blocks for the lineage invariants (invariants.py)
 
 
 @dataclass
@@ -46,6 +50,9 @@ class SourceInfo:
     parameters: int  # elements in all tensors of the checkpoint
     dtypes: dict[str, int] = field(default_factory=dict)  # dtype -> number of tensors
     extra: dict = field(default_factory=dict)
+    geometry: Optional[AttentionGeometry] = None  # head layout, where the config gives it
+    qk_norm: bool = False  # query/key normalization (per-head QK scale is then free)
+    norms_folded: bool = False  # norm weights folded into the invariants' Gram blocks
 
 
 def read_config(path: Path) -> dict:
@@ -85,12 +92,62 @@ def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.nda
 
 def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
     r, c = mt.shape[-2:]
-    rows = part.rows if part.rows is not None else r - part.row_start
-    cols = part.cols if part.cols is not None else c - part.col_start
+    rows, cols = _part_shape(part, (r, c))
     stacked = len(mt.shape) == 3 and part.expert is not None
     offset = (part.expert if stacked else 0) * r * c + part.row_start * c + part.col_start
     return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
                   group_rows=part.group_rows, group_stride=part.group_stride * c)
+
+
+@dataclass
+class LineagePlan:
+    """Which Gram blocks each projection part contributes to the lineage invariants."""
+
+    geometry: Optional[AttentionGeometry]
+    norms: dict  # (layer, role) -> norm weights (float64), already offset
+    qk_norm: bool
+
+    def spec(self, part: Part, rows: int, cols: int) -> Optional[_core.BlockGramSpec]:
+        """The engine's Gram request for one part stored as rows x cols (None: not wanted)."""
+        layout = gram_layout(part.type, self.geometry) if part.expert is None else None
+        if layout is None:
+            return None
+        block, columns = layout
+        # Transposed (Conv1D) storage holds the matrix's rows as columns.
+        columns = columns != part.transposed
+        role = norm_role(part.type)
+        weights = self.norms.get((part.layer, role)) if role else None
+        summed = rows if columns else cols
+        if weights is None or len(weights) != summed:
+            weights = []
+        if (cols if columns else rows) % block:
+            return None
+        return _core.BlockGramSpec(block, columns, list(weights))
+
+
+def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping,
+                 read_vector) -> LineagePlan:
+    """The invariants' plan: head layout from the config and the q/k shapes, and the norm
+    weights (read with ``read_vector(name) -> 1-D array``) to fold."""
+    def logical(kind: str):
+        for mt in mapped:
+            for p in mt.parts:
+                if p.type == kind and p.expert is None:
+                    rows, cols = _part_shape(p, mt.shape[-2:])
+                    return (cols, rows) if p.transposed else (rows, cols)
+        return None
+
+    geometry = attention_geometry(config, logical("q"), logical("k"))
+    family = mapped[0].family if mapped else ""
+    norms = {key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
+             for key, (name, offset) in norm_tensors(names, family, config).items()}
+    return LineagePlan(geometry, norms, has_qk_norm(names))
+
+
+def _part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
+    rows = part.rows if part.rows is not None else shape[0] - part.row_start
+    cols = part.cols if part.cols is not None else shape[1] - part.col_start
+    return rows, cols
 
 
 def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str, tol: float,
@@ -99,10 +156,12 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
     config = read_config(path)
     by_name = {t.name: t for t in shards.tensors}
     mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in FLOAT_DTYPES], config, name_patterns)
+    plan = plan_lineage(mapped, list(by_name), config, lambda name: shards.files[by_name[name].shard].read(name))
     windows, owners = [], []
     for mt in mapped:
         for part in mt.parts:
-            windows.append(_window(mt, part, by_name[mt.name], top_k))
+            w = _window(mt, part, by_name[mt.name], top_k)
+            windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
             owners.append((mt, part))
     bar = progress_bar("fingerprint") if progress else None
     try:
@@ -111,13 +170,14 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
         if bar is not None:
             bar.close()
     records = [
-        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.stats, r.singular_values, r.error, part.expert)
+        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.stats, r.singular_values, r.error, part.expert,
+                     r.gram)
         for (mt, part), w, r in zip(owners, windows, results)
     ]
     families = sorted({mt.family for mt in mapped})
     info = SourceInfo(str(path), "safetensors", _architecture(config, families), families,
                       sum(math.prod(t.shape) for t in shards.tensors), dict(Counter(t.dtype for t in shards.tensors)),
-                      {"shards": len(shards.paths)})
+                      {"shards": len(shards.paths)}, plan.geometry, plan.qk_norm, bool(plan.norms))
     return records, info
 
 
@@ -154,6 +214,8 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
     shapes = [(t.name, tuple(int(x) for x in reversed(t.shape.tolist()))) for t in reader.tensors]
     mapped = map_tensors(shapes, config, name_patterns)
     threads = threads or usable_cores()
+    plan = plan_lineage(mapped, list(tensors), config,
+                        lambda name: gguf.quants.dequantize(tensors[name].data, tensors[name].tensor_type))
     records = []
     iterator = mapped
     if progress:
@@ -174,10 +236,15 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
             rows, cols = part_indices(part, a.shape)
             sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
             stats, sv, err = _measure_dense(sub, top_k, method, tol, threads)
-            records.append(MatrixRecord(part.layer, part.type, mt.name, sub.shape, stats, sv, err, part.expert))
+            spec = plan.spec(part, *sub.shape)
+            gram = None
+            if spec is not None and err is None:
+                sub = np.ascontiguousarray(sub)
+                gram = engine().block_gram(sub, "F32", sub.shape[0], sub.shape[1], spec, threads)
+            records.append(MatrixRecord(part.layer, part.type, mt.name, sub.shape, stats, sv, err, part.expert, gram))
     info = SourceInfo(str(path), "gguf", arch, sorted({m.family for m in mapped}),
                       sum(int(t.n_elements) for t in reader.tensors), dict(Counter(t.tensor_type.name for t in reader.tensors)),
-                      {"name": meta.get("general.name")})
+                      {"name": meta.get("general.name")}, plan.geometry, plan.qk_norm, bool(plan.norms))
     return records, info
 
 

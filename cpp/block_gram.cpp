@@ -1,0 +1,138 @@
+#include "block_gram.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "blas.hpp"
+#include "dtype.hpp"
+#include "errors.hpp"
+#include "parallel.hpp"
+
+namespace wpf {
+
+namespace {
+
+// Panels of decoded rows stay near this many doubles (16 MB), like the exact method's.
+constexpr size_t kPanelValues = size_t{1} << 21;
+
+}  // namespace
+
+void check_block_gram(const MatrixView& a, const BlockGramSpec& s) {
+    const size_t blocked = s.columns ? a.cols : a.rows;
+    const size_t summed = s.columns ? a.rows : a.cols;
+    if (s.block == 0 || blocked % s.block != 0)
+        throw std::invalid_argument("block_gram: block " + std::to_string(s.block) + " does not divide " +
+                                    std::to_string(blocked) + (s.columns ? " columns" : " rows"));
+    if (!s.weights.empty() && s.weights.size() != summed)
+        throw std::invalid_argument("block_gram: " + std::to_string(s.weights.size()) + " weights for " +
+                                    std::to_string(summed) + (s.columns ? " rows" : " columns"));
+}
+
+namespace {
+
+// Row blocks: each block's rows are decoded, weighted and multiplied independently, so blocks
+// are split across threads.
+void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
+                std::vector<double>& out) {
+    const size_t g = s.block, n = a.cols, blocks = a.rows / g;
+    const auto& L = blas::require();
+    std::vector<int> finite(static_cast<size_t>(std::max(1, threads)), 1);
+    parallel_ranges(threads, blocks, [&](int w, size_t b0, size_t b1) {
+        std::vector<double> buf(g * n);
+        for (size_t b = b0; b < b1 && !(cancel && *cancel); ++b) {
+            for (size_t i = 0; i < g; ++i) {
+                double* row = buf.data() + i * n;
+                decode(a.dtype, a.row(b * g + i), n, row);
+                if (!s.weights.empty())
+                    for (size_t j = 0; j < n; ++j) row[j] *= s.weights[j];
+            }
+            if (!all_finite(buf.data(), buf.size())) {
+                finite[static_cast<size_t>(w)] = 0;
+                return;
+            }
+            // buf is n x g column-major (one row of A per column): G = buf^T buf.
+            const char uplo = 'U', trans = 'T';
+            const int gi = static_cast<int>(g), ni = static_cast<int>(n);
+            const double one = 1.0, zero = 0.0;
+            double* gb = out.data() + b * g * g;
+            L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, gb, &gi);
+        }
+    });
+    for (int ok : finite) require_finite(ok != 0);
+}
+
+// Column blocks: every panel of rows adds to every block, so threads take row ranges into
+// private sums that are added at the end.
+void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
+                   std::vector<double>& out) {
+    const size_t g = s.block, n = a.cols, blocks = n / g;
+    const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(n, 1)));
+    const auto& L = blas::require();
+    const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)),
+                                                          std::max<size_t>(1, a.rows / panel)));
+    std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
+    std::vector<int> finite(static_cast<size_t>(workers), 1);
+    parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {
+        std::vector<double>& acc = partial[static_cast<size_t>(w)];
+        acc.assign(out.size(), 0.0);
+        std::vector<double> buf(panel * n);
+        for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
+            const size_t rows = std::min(panel, r1 - p0);
+            for (size_t i = 0; i < rows; ++i) {
+                double* row = buf.data() + i * n;
+                decode(a.dtype, a.row(p0 + i), n, row);
+                if (!s.weights.empty())
+                    for (size_t j = 0; j < n; ++j) row[j] *= s.weights[p0 + i];
+            }
+            if (!all_finite(buf.data(), rows * n)) {
+                finite[static_cast<size_t>(w)] = 0;
+                return;
+            }
+            // buf is n x rows column-major; block b is its g x rows slice at row b*g: G_b += X X^T.
+            const char uplo = 'U', trans = 'N';
+            const int gi = static_cast<int>(g), ki = static_cast<int>(rows), ld = static_cast<int>(n);
+            const double one = 1.0;
+            for (size_t b = 0; b < blocks; ++b)
+                L.dsyrk(&uplo, &trans, &gi, &ki, &one, buf.data() + b * g, &ld, &one, acc.data() + b * g * g, &gi);
+        }
+    });
+    for (int ok : finite) require_finite(ok != 0);
+    for (const auto& acc : partial)
+        for (size_t i = 0; i < out.size(); ++i) out[i] += acc[i];
+}
+
+}  // namespace
+
+std::vector<double> block_gram(const MatrixView& a, const BlockGramSpec& spec, int threads,
+                               const std::atomic<bool>* cancel) {
+    check_block_gram(a, spec);
+    const size_t blocked = spec.columns ? a.cols : a.rows;
+    std::vector<double> out(blocked * spec.block, 0.0);
+    if (a.rows == 0 || a.cols == 0) return out;
+    // Each thread runs its own small products: OpenBLAS must not spawn more on top. With one
+    // thread the caller may be one of several concurrent jobs, already on single-threaded BLAS,
+    // and OpenBLAS's thread count must not change under another thread's call.
+    std::optional<blas::RestoreThreads> restore_blas_threads;
+    if (threads > 1) {
+        restore_blas_threads.emplace();
+        blas::set_threads(1);
+    }
+    if (spec.columns)
+        column_blocks(a, spec, threads, cancel, out);
+    else
+        row_blocks(a, spec, threads, cancel, out);
+    if (cancel && *cancel) throw Cancelled();
+    // dsyrk filled the upper triangle (column-major), i.e. the lower one of each row-major
+    // block: mirror it so every block is a full symmetric matrix.
+    const size_t g = spec.block;
+    for (size_t b = 0; b < blocked / g; ++b) {
+        double* gb = out.data() + b * g * g;
+        for (size_t i = 0; i < g; ++i)
+            for (size_t j = i + 1; j < g; ++j) gb[i * g + j] = gb[j * g + i];
+    }
+    return out;
+}
+
+}  // namespace wpf
