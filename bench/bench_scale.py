@@ -30,11 +30,17 @@ print(json.dumps({"seconds": time.perf_counter() - t, "layers": fp.layers, "std_
 """
 
 
+def shard_files(root: Path) -> list[str]:
+    """The checkpoint's shards, one per layer, in order (named after the layer count the
+    checkpoint was generated with, which may exceed this run's)."""
+    return sorted(set(json.loads((root / "model.safetensors.index.json").read_text())["weight_map"].values()))
+
+
 def subset_index(root: Path, layers: int) -> Path:
     """An index naming only the first `layers` shards: a smaller checkpoint over the same files."""
     full = json.loads((root / "model.safetensors.index.json").read_text())
-    keep = tuple(f"model-{i + 1:05d}-of-" for i in range(layers))
-    wm = {k: v for k, v in full["weight_map"].items() if v.startswith(keep)}
+    keep = set(shard_files(root)[:layers])
+    wm = {k: v for k, v in full["weight_map"].items() if v in keep}
     path = root / f"first-{layers}-layers.safetensors.index.json"
     path.write_text(json.dumps({"metadata": {}, "weight_map": wm}))
     return path
@@ -97,12 +103,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for n in counts:
         target = subset_index(args.dir, n)
-        size = sum((args.dir / f"model-{i + 1:05d}-of-{most:05d}.safetensors").stat().st_size for i in range(n))
+        size = sum((args.dir / f).stat().st_size for f in shard_files(args.dir)[:n])
         res, rss = peak_rss_run(target, args.threads, args.method)
         per = res["seconds"] / n
         print(f"| {n} | {size / 1e9:.1f} GB | {res['seconds']:.1f} | {per:.1f} | {80 * per / 60:.1f} min | {rss:.2f} GB |")
     target = subset_index(args.dir, most)
-    size = sum((args.dir / f"model-{i + 1:05d}-of-{most:05d}.safetensors").stat().st_size for i in range(most))
+    size = sum((args.dir / f).stat().st_size for f in shard_files(args.dir)[:most])
     limit = int(args.limit_gb * 1e9)
     cg = memory_cgroup(limit)
     if cg is None:

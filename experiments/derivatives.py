@@ -1,5 +1,6 @@
 """Derivatives of the real checkpoints, made here: LoRA fine-tunes (adapter + merged), precision
-round trips, truncated, permuted and freshly initialised copies.
+round trips, truncated, permuted and freshly initialised copies, and rewritten copies (the same
+function with other weights) alone and composed with quantization, noise and pruning.
 
 Usage: python experiments/derivatives.py [--cache DIR] [--steps-smollm 100] [--steps-minilm 100]
 Everything is written under the cache (default ~/.cache/weightprint-fast/experiments), never into
@@ -19,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import real_models  # noqa: E402  (the fetcher of shared/REAL_MODELS.md's packages)
+import rewrites  # noqa: E402,F401  (function-preserving rewrites, shared with the tests)
 
 CACHE = Path(os.environ.get("WEIGHTPRINT_EXPERIMENTS", Path.home() / ".cache" / "weightprint-fast" / "experiments"))
 
@@ -276,6 +278,58 @@ def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str,
     return adapter, merged
 
 
+# --- function-preserving rewrites and what a copier does on top (tests/rewrites.py) ----------
+
+def fresh_init(src: Path, out: Path, name: str, seed: int) -> Path:
+    """An untrained model of the same shapes as it is initialised for training: N(0, 0.02)
+    matrices, norm weights one, biases zero (nothing of the source's values kept)."""
+    d = out / name
+    if (d / "model.safetensors").exists():
+        return d
+    rng = np.random.default_rng(seed)
+    tensors = {k: (rng.standard_normal(v.shape) * 0.02).astype(np.float32) if v.ndim == 2
+               else (np.ones_like(v) if "norm" in k.lower() and k.endswith("weight") else np.zeros_like(v))
+               for k, v in load_dir(src).items()}
+    return save_dir(d, tensors, json.loads((src / "config.json").read_text()))
+
+
+def rewritten(src: Path, out: Path, prefix: str, seed: int = 0) -> dict[str, Path]:
+    """Rewritten copies of one model: each function-preserving rewrite alone, all composed, and
+    all composed with a Q8_0 or Q4_0 round trip (before or after), 1% noise, width pruning and
+    dropped layers."""
+    import rewrites as rw
+
+    cfg = json.loads((src / "config.json").read_text())
+    made: dict[str, Path] = {}
+    todo = [f"{prefix}-rw-{n}" for n in list(rw.REWRITES) + ["all-q8_0", "all-q4_0", "q4_0-all", "all-noise1pct",
+                                                             "pruned", "pruned-all", "dropped-all"]]
+    if all((out / n / "model.safetensors").exists() for n in todo):
+        return {n: out / n for n in todo}
+    base = load_dir(src)
+    lay = rw.layout(base, cfg)
+    for i, (name, rewrite) in enumerate(rw.REWRITES.items()):
+        made[f"{prefix}-rw-{name}"] = save_dir(out / f"{prefix}-rw-{name}",
+                                               rewrite(base, lay, np.random.default_rng(seed + i)), cfg)
+    rng = np.random.default_rng(seed + 100)
+    every = rw.rewrite_all(base, lay, rng)
+    derived = {
+        "all-q8_0": (rw.quantized(every, "Q8_0"), cfg),
+        "all-q4_0": (rw.quantized(every, "Q4_0"), cfg),
+        "q4_0-all": (rw.rewrite_all(rw.quantized(base, "Q4_0"), lay, rng), cfg),
+        "all-noise1pct": (rw.noised(every, rng), cfg),
+    }
+    pruned, pruned_cfg = rw.width_pruned(base, lay, cfg, max(1, (2 * lay.kv_heads) // 3), 0.75)
+    derived["pruned"] = (pruned, pruned_cfg)
+    derived["pruned-all"] = (rw.rewrite_all(pruned, rw.layout(pruned, pruned_cfg), rng), pruned_cfg)
+    middle = [lay.layers // 2 - 1, lay.layers // 2]
+    dropped = rw.layers_dropped(base, middle)
+    dropped_cfg = dict(cfg, num_hidden_layers=lay.layers - len(middle))
+    derived["dropped-all"] = (rw.rewrite_all(dropped, rw.layout(dropped, dropped_cfg), rng), dropped_cfg)
+    for name, (tensors, c) in derived.items():
+        made[f"{prefix}-rw-{name}"] = save_dir(out / f"{prefix}-rw-{name}", tensors, c)
+    return made
+
+
 def build_all(cache: Path, steps_smollm: int, steps_minilm: int) -> dict[str, Path]:
     cache.mkdir(parents=True, exist_ok=True)
     m: dict[str, Path] = {
@@ -305,6 +359,14 @@ def build_all(cache: Path, steps_smollm: int, steps_minilm: int) -> dict[str, Pa
             m[a.name], m[mg.name] = a, mg
             a, mg = lora_finetune("masked", mini, cache, text, corpus_name, rank, steps_minilm)
             m[a.name], m[mg.name] = a, mg
+    for prefix, src in (("smollm2", smol), ("gemma3", gem), ("minilm", mini),
+                        ("smollm2-lora-python-r64-merged", m["smollm2-lora-python-r64-merged"]),
+                        ("minilm-l6-lora-python-r64-merged", m["minilm-l6-lora-python-r64-merged"])):
+        m.update(rewritten(src, cache, prefix))
+    for prefix, src in (("smollm2", smol), ("gemma3", gem), ("minilm", mini)):
+        for seed in (11, 12):
+            name = f"{prefix}-fresh-init{seed - 10}"
+            m[name] = fresh_init(src, cache, name, seed)
     return m
 
 

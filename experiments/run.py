@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -21,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from derivatives import CACHE  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SIGNALS = ("sd_cosine", "cv_cosine", "layer_pearson", "coclustering_agreement", "spectral_distance")
+SIGNALS = ("sd_cosine", "cv_cosine", "layer_pearson", "coclustering_agreement", "spectral_distance",
+           "circuit_distance", "circuit_specificity", "mlp_distance")
+LOWER_IS_CLOSER = ("spectral_distance", "circuit_distance", "circuit_specificity", "mlp_distance")
 
 
 def is_adapter(name: str) -> bool:
@@ -30,12 +33,25 @@ def is_adapter(name: str) -> bool:
 
 def lineage(name: str) -> str:
     """The family a model descends from; fresh initialisations are their own."""
-    if name.endswith("-fresh"):
+    if "-fresh" in name:
         return name
     for family in ("smollm2", "gemma3", "minilm"):
         if name.startswith(family):
             return family
     raise ValueError(name)
+
+
+def schema1_verdict(a: wf.Fingerprint, b: wf.Fingerprint, c: wf.Comparison) -> str:
+    """What compare answered before the invariants (release 0.1.0): the matrices' own spectra,
+    compared whatever their shapes, and, without spectra, SD cosine < 0.99 meant unrelated."""
+    from weightprint_fast.compare import _spectral_distance, _spectral_verdict
+
+    types = [t for t in a.types if t in b.types]
+    ia, ib = [a.types.index(t) for t in types], [b.types.index(t) for t in types]
+    spectral = _spectral_distance(replace(a, matrix_shapes={}), b, ia, ib)
+    if spectral is None and c.sd_cosine < wf.THRESHOLDS["unrelated_sd_cosine"]:
+        return "unrelated"
+    return _spectral_verdict(c.sd_cosine, c.layer_pearson, spectral, a.layers == b.layers)[0]
 
 
 def fingerprints(models: dict[str, str]) -> dict[str, wf.Fingerprint]:
@@ -66,14 +82,14 @@ def evaluate(fps: dict[str, wf.Fingerprint]) -> tuple[list[dict], dict]:
     pairs = []
     for a, b in itertools.combinations(names, 2):
         c = wf.compare(fps[a], fps[b])
-        pairs.append({"a": a, "b": b, "related": lineage(a) == lineage(b), **c.to_dict()})
+        pairs.append({"a": a, "b": b, "related": lineage(a) == lineage(b), **c.to_dict(),
+                      "schema1_verdict": schema1_verdict(fps[a], fps[b], c)})
     labels = [p["related"] for p in pairs]
     summary = {"pairs": len(pairs), "related_pairs": sum(labels), "auc": {}}
     for s in SIGNALS:
-        worst = -math.inf
-        score = [(-(p[s]) if p[s] is not None else worst) if s == "spectral_distance"
-                 else (p[s] if p[s] is not None else worst) for p in pairs]
-        score = [x if x is not None and not (isinstance(x, float) and math.isnan(x)) else -1e9 for x in score]
+        # A missing signal (different shapes, no invariants) counts as the least related score.
+        score = [-1e9 if p[s] is None or (isinstance(p[s], float) and math.isnan(p[s]))
+                 else (-p[s] if s in LOWER_IS_CLOSER else p[s]) for p in pairs]
         summary["auc"][s] = auc(score, labels)
     related = [p for p in pairs if p["related"]]
     unrelated = [p for p in pairs if not p["related"]]
@@ -84,6 +100,10 @@ def evaluate(fps: dict[str, wf.Fingerprint]) -> tuple[list[dict], dict]:
         "undetermined_related": sum(p["verdict"] == "undetermined" for p in related),
         "undetermined_unrelated": sum(p["verdict"] == "undetermined" for p in unrelated),
         "unrelated_called_unrelated": sum(p["verdict"] == "unrelated" for p in unrelated) / len(unrelated),
+        "schema1_rule_true_positive_rate": sum(p["schema1_verdict"] in ("same-model", "same-family/derived")
+                                               for p in related) / len(related),
+        "schema1_rule_false_positive_rate": sum(p["schema1_verdict"] in ("same-model", "same-family/derived")
+                                                for p in unrelated) / len(unrelated),
     }
     return pairs, summary
 
@@ -124,19 +144,25 @@ def report(fps: dict[str, wf.Fingerprint], pairs: list[dict], summary: dict) -> 
     lines += ["## Robustness: each derivative against its base", ""]
     rows = []
     for n in sorted(fps):
-        if is_adapter(n) or n in ("smollm2-f32", "gemma3-f32", "minilm") or n.endswith("-fresh"):
+        if is_adapter(n) or n in ("smollm2-f32", "gemma3-f32", "minilm") or "-fresh" in n:
             continue
         base = {"smollm2": "smollm2-f32", "gemma3": "gemma3-f32", "minilm": "minilm"}[lineage(n)]
+        if "-lora-" in n and "-rw-" in n:
+            base = n.split("-rw-")[0]
         c = wf.compare(fps[base], fps[n])
-        rows.append([n, c.sd_distance, c.cv_distance, c.layer_pearson, c.spectral_distance, c.verdict])
-    lines += [table(["derivative", "SD dist", "CV dist", "layer r", "spectral d", "verdict"], rows), ""]
+        rows.append([n, base, c.sd_distance, c.cv_distance, c.spectral_distance, c.circuit_distance,
+                     c.circuit_specificity, c.mlp_distance, schema1_verdict(fps[base], fps[n], c), c.verdict])
+    lines += [table(["derivative", "against", "SD dist", "CV dist", "spectral d", "circuit d", "specificity",
+                     "MLP d", "verdict 0.1.0", "verdict"], rows), ""]
     v = summary["verdict"]
     lines += ["## Lineage detection over all pairs of models", "",
               f"{summary['pairs']} pairs ({summary['related_pairs']} related). ROC AUC per signal:", "",
               table(["signal", "ROC AUC"], [[s, a] for s, a in summary["auc"].items()]), "",
               f"Verdict: true-positive rate {v['true_positive_rate']:.3f}, false-positive rate "
               f"{v['false_positive_rate']:.3f}; undetermined: {v['undetermined_related']} related and "
-              f"{v['undetermined_unrelated']} unrelated pairs.", ""]
+              f"{v['undetermined_unrelated']} unrelated pairs. The 0.1.0 rule (spectra only) on the same "
+              f"pairs: true-positive rate {v['schema1_rule_true_positive_rate']:.3f}, false-positive rate "
+              f"{v['schema1_rule_false_positive_rate']:.3f}.", ""]
     missed = [p for p in pairs if p["related"] and p["verdict"] not in ("same-model", "same-family/derived")]
     if missed:
         lines += ["Related pairs the verdict did not call related:", "",

@@ -182,6 +182,14 @@ def rotate_residual(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensor
             t[lay.name(i, p)] = (t[lay.name(i, p)].astype(np.float64) @ q.T).astype(np.float32)
         for p in ("o", "down"):
             t[lay.name(i, p)] = (q @ t[lay.name(i, p)].astype(np.float64)).astype(np.float32)
+    # The final norm goes into the output head (a tied head gets its own copy) before rotating.
+    final = next((n for n in ("model.norm.weight", "output_norm.weight") if n in t), None)
+    embed = next((n for n in ("model.embed_tokens.weight", "token_embd.weight") if n in t), None)
+    head = "lm_head.weight" if lay.style == "llama" else "output.weight"
+    if final is not None and (head in t or embed is not None):
+        w = t.get(head, t[embed] if embed else None)
+        t[head] = (w.astype(np.float64) * t[final].astype(np.float64)[None, :]).astype(np.float32)
+        t[final] = np.ones_like(t[final])
     for name in list(t):
         if re.search(r"(embed_tokens|token_embd|lm_head|output)\.weight$", name) and t[name].shape[-1] == d:
             t[name] = (t[name].astype(np.float64) @ q.T).astype(np.float32)

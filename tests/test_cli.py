@@ -55,8 +55,8 @@ def test_compare_exit_status_is_3_for_unrelated(capsys, models):
 def test_compare_exit_status_is_4_for_undetermined(capsys, models, tmp_path, monkeypatch):
     from weightprint_fast import THRESHOLDS
 
-    monkeypatch.setitem(THRESHOLDS, "derived_spectral", 0.0)
-    monkeypatch.setitem(THRESHOLDS, "unrelated_spectral", 1.0)
+    monkeypatch.setitem(THRESHOLDS, "derived_circuit", 0.0)
+    monkeypatch.setitem(THRESHOLDS, "unrelated_circuit", 1.0)
     code, out, _ = run(capsys, "compare", models["family-a"], models["family-a-finetune"], "-q")
     assert code == 4 and "undetermined" in out
 

@@ -14,8 +14,9 @@ __version__ = "0.1.0"
 
 from ._native import WeightprintFormatError
 from .batch import BatchReport, SearchHit, batch, search
-from .compare import THRESHOLDS, Comparison, ComparisonMatrix, compare, compare_many
+from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
+from .invariants import AttentionGeometry, Invariants
 from .kernels import METHODS, matrix_stats, top_singular_values
 from .naming import TYPE_ORDER, ProjectionType, UnknownArchitectureError
 from .safetensors_files import ShardSet, TensorEntry, open_shards
@@ -23,6 +24,10 @@ from .scan import TensorRecord, Window, WindowResult, analyse, scan
 from .store import FingerprintStore
 
 __all__ = [
+    "AttentionGeometry",
+    "Invariants",
+    "RELATED",
+    "VERDICTS",
     "BatchReport",
     "FingerprintStore",
     "SearchHit",

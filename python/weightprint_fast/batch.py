@@ -24,7 +24,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from .compare import Comparison, compare
 from .fingerprint import Fingerprint
-from .scan import usable_cores
+from .scan import show_progress, usable_cores
 from .store import FingerprintStore, stamp
 
 
@@ -53,7 +53,7 @@ def batch(
     workers: Optional[int] = None,
     cluster=None,
     verify: bool = False,
-    progress: bool = True,
+    progress: Optional[bool] = None,
     on_result: Optional[Callable[[str, Optional[str]], None]] = None,
     **settings,
 ) -> BatchReport:
@@ -62,7 +62,8 @@ def batch(
     ``workers``: local worker processes (default: cores // 2, at least 1); ``cluster``: a Dask
     scheduler address or Client instead. ``verify``: compare contents by sha256, not size and
     mtime. ``settings`` go to :func:`fingerprint` (top_k, n_clusters, method, ...).
-    ``on_result(path, error)`` is called as each checkpoint finishes.
+    ``on_result(path, error)`` is called as each checkpoint finishes. ``progress``: a bar of
+    checkpoints done / total (default: only when stderr is a terminal).
     """
     own = not isinstance(store, FingerprintStore)
     db = FingerprintStore(store) if own else store
@@ -77,9 +78,10 @@ def batch(
             else:
                 todo.append(key)
         bar = None
-        if progress and todo:
+        if show_progress(progress) and todo:
             from tqdm.auto import tqdm
 
+            # Checkpoints done / total with an ETA; skipped ones are not work.
             bar = tqdm(total=len(todo), desc="batch", unit="checkpoint")
         for path, fp_json, error in _run(todo, settings, workers, cluster):
             if fp_json is not None:
@@ -137,12 +139,17 @@ def _run_dask(todo: list[str], settings: dict, cluster):
 class SearchHit:
     path: str
     comparison: Comparison
-    score: float  # verdict rank first, then spectral closeness / SD-vector similarity
+    score: float  # verdict rank first, then circuit (or spectral) closeness / SD-vector similarity
+
+
+_VERDICT_RANK = {"same-model": 3, "same-family/derived": 2, "adapter-of": 2, "undetermined": 1, "adapter-fits": 1,
+                 "unrelated": 0, "adapter-for-other-shapes": 0}
 
 
 def _score(c: Comparison) -> float:
-    rank = {"same-model": 3, "same-family/derived": 2, "undetermined": 1, "unrelated": 0}[c.verdict]
-    closeness = 1.0 / (1.0 + c.spectral_distance) if c.spectral_distance is not None else c.sd_cosine / 2
+    rank = _VERDICT_RANK[c.verdict]
+    distance = c.circuit_distance if c.circuit_distance is not None else c.spectral_distance
+    closeness = 1.0 / (1.0 + distance) if distance is not None else c.sd_cosine / 2
     return rank + closeness
 
 

@@ -42,7 +42,12 @@ def _settings(args: argparse.Namespace) -> dict:
         patterns = json.loads(args.name_map.read_text())
     return dict(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
                 method=args.method, tol=args.tol, threads=args.threads, nonfinite=args.nonfinite, name_patterns=patterns,
-                progress=not args.quiet)
+                progress=_progress(args))
+
+
+def _progress(args: argparse.Namespace) -> Optional[bool]:
+    """-q: never; --progress: always; else on a terminal only (None)."""
+    return False if args.quiet else (True if args.progress else None)
 
 
 def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list:
@@ -144,24 +149,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = demo.build(root)
     fps = []
     for name, p in paths.items():
-        fp = fingerprint(p, progress=not args.quiet)
+        fp = fingerprint(p, progress=_progress(args))
         fp.meta["name"] = name
         fps.append(fp)
     base = fps[0]
     comparisons = [compare(base, fp) for fp in fps[1:]]
     cm = compare_many(fps)
-    png = plot(fps, root / "demo.png", matrix=cm)
+    # Plotting is an extra (matplotlib weighs ~40 MB and 0.5 s of import): without it the demo
+    # still prints everything and says how to get the picture.
+    try:
+        png: Optional[Path] = plot(fps, root / "demo.png", matrix=cm)
+        plot_note = f"plot: {png}"
+    except ImportError:
+        png = None
+        plot_note = "plot: skipped (matplotlib is not installed; pip install 'weightprint-fast[plot]' to get demo.png)"
     if args.json:
         json.dump({"checkpoints": {k: str(v) for k, v in paths.items()},
-                   "comparisons": [c.to_dict() for c in comparisons], "families": cm.families, "plot": str(png)},
-                  sys.stdout, indent=2)
+                   "comparisons": [c.to_dict() for c in comparisons], "families": cm.families,
+                   "plot": None if png is None else str(png)}, sys.stdout, indent=2)
         print()
         return EXIT_OK
     print(f"Demo checkpoints in {root}\n")
     print(fingerprint_table(base) + "\n")
     print(comparison_table(comparisons) + "\n")
+    for c in comparisons:
+        print(f"{c.a} vs {c.b}: {c.verdict} ({c.reason})")
+    print()
     print(matrix_table(cm) + "\n")
-    print(f"plot: {png}")
+    print(plot_note)
     return EXIT_OK
 
 
@@ -180,7 +195,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.pop("progress")
     report = batch(_read_paths(args), args.store, workers=args.workers, cluster=args.cluster, verify=args.verify,
-                   progress=not args.quiet, **settings)
+                   progress=_progress(args), **settings)
     if args.json:
         json.dump({"done": report.done, "skipped": report.skipped, "failed": report.failed}, sys.stdout, indent=2)
         print()
@@ -241,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes on stderr")
+    common.add_argument("--progress", action="store_true",
+                        help="progress bars on stderr even when it is not a terminal (default: terminal only)")
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("fingerprint", parents=[common], help="fingerprint checkpoints")

@@ -43,7 +43,9 @@ THRESHOLDS = {
     "unrelated_spectral": 0.15,  # above: unrelated
     "unrelated_sd_cosine": 0.99,  # without spectra: below is unrelated
 }
-VERDICTS = ("same-model", "same-family/derived", "unrelated", "undetermined")
+VERDICTS = ("same-model", "same-family/derived", "unrelated", "undetermined", "adapter-of", "adapter-fits",
+            "adapter-for-other-shapes")
+RELATED = ("same-model", "same-family/derived", "adapter-of")
 
 
 @dataclass
@@ -64,10 +66,11 @@ class Comparison:
     mlp_distance: Optional[float]
     verdict: str
     reason: str
+    merged_spectral_bound: Optional[float] = None  # adapter vs model: bound on the merge's spectral distance
 
     @property
     def related(self) -> bool:
-        return self.verdict in ("same-model", "same-family/derived")
+        return self.verdict in RELATED
 
     def to_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
@@ -288,6 +291,68 @@ def _spectral_verdict(sd_cos: float, pearson: float, spectral: Optional[float], 
                             "tell a separately trained sibling from an unrelated model)")
 
 
+def is_adapter(fp: Fingerprint) -> bool:
+    return fp.meta.get("format") == "lora"
+
+
+def merged_spectral_bound(model: Fingerprint, adapter: Fingerprint, types: Sequence[str]) -> Optional[float]:
+    """An upper bound on the spectral distance between the model and the model with the adapter
+    merged, without forming the merge: per matrix, ||s(W + dW) - s(W)|| <= ||dW||_F (Mirsky),
+    which the adapter's singular values give exactly when its rank is at most top_k, and
+    <= sqrt(k) sigma_1(dW) (Weyl, value by value) always; relative to ||s(W)||, median over the
+    adapted matrices."""
+    if model.singular_values.shape[2] != adapter.singular_values.shape[2]:
+        return None
+    k = model.singular_values.shape[2]
+    rank = adapter.meta.get("rank")
+    depth = min(model.layers, adapter.layers)
+    sw = model.singular_values[:depth, [model.types.index(t) for t in types]]
+    sd = adapter.singular_values[:depth, [adapter.types.index(t) for t in types]]
+    ok = ~(np.isnan(sw).any(axis=2) | np.isnan(sd).any(axis=2))
+    if not ok.any():
+        return None
+    bound = np.sqrt(k) * sd[ok][:, 0]
+    if isinstance(rank, int) and rank <= k:
+        bound = np.minimum(bound, np.linalg.norm(sd[ok], axis=1))
+    norm = np.linalg.norm(sw[ok], axis=1)
+    return float(np.median(bound / np.where(norm > 0, norm, 1.0)))
+
+
+def _adapter_verdict(model: Fingerprint, adapter: Fingerprint, types: list[str],
+                     bound: Optional[float]) -> tuple[str, str]:
+    """A LoRA adapter against a full model: does it fit that model, and what would merging do."""
+    if not model.matrix_shapes or not adapter.matrix_shapes:
+        return "undetermined", "adapter against a model fingerprint without matrix shapes (schema 1): refingerprint it"
+    misfit = [f"{t} {adapter.matrix_shapes[t]} vs {model.matrix_shapes.get(t)}" for t in adapter.types
+              if adapter.matrix_shapes.get(t) != model.matrix_shapes.get(t)]
+    if adapter.layers > model.layers:
+        misfit.append(f"{adapter.layers} adapted layers vs {model.layers}")
+    base = str(adapter.meta.get("architecture") or "")
+    named = f"; it names its base '{base}'" if base and base != "lora" else ""
+    if misfit:
+        return "adapter-for-other-shapes", f"a LoRA adapter that does not fit this model ({', '.join(misfit)}){named}"
+    merge = ""
+    if bound is not None:
+        effect = ("so the merged model stays derived" if bound <= THRESHOLDS["derived_spectral"]
+                  else "a bound too loose to tell what merging does (fingerprint the merged model to know)")
+        merge = (f"; merged, it moves the model's top singular values by at most {bound:.3g} relative "
+                 f"(Mirsky/Weyl bound), {effect}")
+    if base and _same_name(base, model):
+        return "adapter-of", f"a LoRA adapter for this model: its deltas fit every matrix{named}{merge}"
+    # Any model of these shapes would fit: the weights alone do not say which one it was trained on.
+    return "adapter-fits", (f"a LoRA adapter whose deltas fit this model's matrices, but it names "
+                            f"{'another base' if base else 'no base'}{named}: any model of these shapes fits{merge}")
+
+
+def _same_name(base: str, model: Fingerprint) -> bool:
+    """Whether an adapter's base_model_name_or_path names this model (its last path component
+    against the model's name or source directory, case-insensitively)."""
+    want = Path(base.rstrip("/")).name.lower()
+    source = Path(str(model.meta.get("source", "")))
+    names = {model.name.lower(), source.name.lower(), source.parent.name.lower()}
+    return want in names
+
+
 FingerprintLike = Union[Fingerprint, str, Path]
 
 
@@ -311,8 +376,6 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
     if not types:
         raise ValueError(f"{fa.name} and {fb.name} have no projection type in common")
     ia, ib = [fa.types.index(t) for t in types], [fb.types.index(t) for t in types]
-    sda, sdb = fa.std_vector[ia], fb.std_vector[ib]
-    cva, cvb = fa.clustering_vector[ia], fb.clustering_vector[ib]
     depth = max(fa.layers, fb.layers)
     pa, pb = _resample(fa.layer_std[:, ia], depth), _resample(fb.layer_std[:, ib], depth)
     pearson = _pearson(pa.ravel(), pb.ravel())
@@ -323,8 +386,14 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
         prefix = _pearson(fa.layer_std[:common, ia].ravel(), fb.layer_std[:common, ib].ravel())
         pearson = float(np.nanmax([pearson, prefix]))
     co = np.abs(fa.coclustering[np.ix_(ia, ia)] - fb.coclustering[np.ix_(ib, ib)])
-    sd_cos = _cosine(sda, sdb)
+    sd_cos = _cosine(fa.std_vector[ia], fb.std_vector[ib])
     spectral = _spectral_distance(fa, fb, ia, ib)
+    if is_adapter(fa) != is_adapter(fb):
+        model, adapter = (fb, fa) if is_adapter(fa) else (fa, fb)
+        bound = merged_spectral_bound(model, adapter, types)
+        verdict, reason = _adapter_verdict(model, adapter, types, bound)
+        # The matrices' own spectra are not comparable with a delta's.
+        return _comparison(fa, fb, types, sd_cos, pearson, co, None, None, None, verdict, reason, bound)
     match = circuit_match(fa.invariants, fb.invariants) if _comparable(fa, fb) else None  # type: ignore[arg-type]
     mlp = None
     if match is not None:
@@ -333,14 +402,23 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
         verdict, reason = _invariant_verdict(fa, fb, match, mlp, spectral, sd_cos)
     else:
         verdict, reason = _spectral_verdict(sd_cos, pearson, spectral, fa.layers == fb.layers)
+    return _comparison(fa, fb, types, sd_cos, pearson, co, spectral, match, mlp, verdict, reason, None)
+
+
+def _comparison(fa: Fingerprint, fb: Fingerprint, types: list[str], sd_cos: float, pearson: float, co: np.ndarray,
+                spectral: Optional[float], match: Optional[CircuitMatch], mlp: Optional[float], verdict: str,
+                reason: str, bound: Optional[float]) -> Comparison:
+    ia, ib = [fa.types.index(t) for t in types], [fb.types.index(t) for t in types]
+    sda, sdb = fa.std_vector[ia], fb.std_vector[ib]
+    cva, cvb = np.nan_to_num(fa.clustering_vector[ia]), np.nan_to_num(fb.clustering_vector[ib])
     return Comparison(
-        a=fa.name, b=fb.name, types=types,
-        sd_cosine=sd_cos, sd_distance=float(np.linalg.norm(sda - sdb)),
-        cv_cosine=_cosine(np.nan_to_num(cva), np.nan_to_num(cvb)), cv_distance=float(np.linalg.norm(np.nan_to_num(cva - cvb))),
-        layer_pearson=pearson, coclustering_agreement=float(1.0 - np.nanmean(co)) if not np.isnan(co).all() else float("nan"),
+        a=fa.name, b=fb.name, types=types, sd_cosine=sd_cos, sd_distance=float(np.linalg.norm(sda - sdb)),
+        cv_cosine=_cosine(cva, cvb), cv_distance=float(np.linalg.norm(cva - cvb)), layer_pearson=pearson,
+        coclustering_agreement=float(1.0 - np.nanmean(co)) if not np.isnan(co).all() else float("nan"),
         spectral_distance=spectral, circuit_distance=None if match is None else match.median,
         circuit_distance_max=None if match is None else match.worst,
-        circuit_specificity=None if match is None else match.specificity, mlp_distance=mlp, verdict=verdict, reason=reason,
+        circuit_specificity=None if match is None else match.specificity, mlp_distance=mlp, verdict=verdict,
+        reason=reason, merged_spectral_bound=bound,
     )
 
 
@@ -403,4 +481,4 @@ def compare_many(models: Sequence[FingerprintLike], **kwargs) -> ComparisonMatri
     return ComparisonMatrix([f.name for f in fps], signals, verdicts, link, families)
 
 
-__all__ = ["Comparison", "ComparisonMatrix", "FingerprintFileError", "THRESHOLDS", "VERDICTS", "compare", "compare_many"]
+__all__ = ["RELATED", "Comparison", "ComparisonMatrix", "FingerprintFileError", "THRESHOLDS", "VERDICTS", "compare", "compare_many"]

@@ -15,6 +15,7 @@ import numpy as np
 from .arrays import decode_array, encode_array
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
+from .scan import show_progress
 from .sources import MatrixRecord, read_checkpoint
 from .vectors import clustering, normalize, pool_moments
 
@@ -179,7 +180,7 @@ def fingerprint(
     tol: float = 1e-3,
     nonfinite: str = "exclude",
     name_patterns: Optional[Mapping[str, str]] = None,
-    progress: bool = True,
+    progress: Optional[bool] = None,
 ) -> Fingerprint:
     """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file, or
     a PEFT LoRA adapter directory.
@@ -191,7 +192,8 @@ def fingerprint(
     heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method);
     ``nonfinite``: what a matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in
     the SD vector, it is left out of the CV, and it is listed in ``meta["issues"]``) or
-    ``"refuse"`` (ValueError).
+    ``"refuse"`` (ValueError). ``progress``: a progress bar on stderr (default: only when stderr
+    is a terminal).
     """
     from . import __version__
 
@@ -207,7 +209,7 @@ def fingerprint(
     sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
     sklearn_import.start()
     records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method, tol=tol,
-                                    name_patterns=name_patterns, progress=progress)
+                                    name_patterns=name_patterns, progress=show_progress(progress))
     sklearn_import.join()
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.stats["nan"], "inf": r.stats["inf"]}

@@ -48,8 +48,9 @@ def fingerprint_table(fp: Fingerprint) -> str:
 
 def comparison_table(comparisons: Sequence[Comparison]) -> str:
     rows = [[c.a, c.b, c.sd_cosine, c.cv_cosine, c.layer_pearson, c.coclustering_agreement, c.spectral_distance,
-             c.verdict] for c in comparisons]
-    return table(["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "verdict"], rows)
+             c.circuit_distance, c.mlp_distance, c.verdict] for c in comparisons]
+    return table(["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "circuit d", "MLP d", "verdict"],
+                 rows)
 
 
 def matrix_table(cm: ComparisonMatrix, signal: str = "sd_cosine") -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -119,24 +121,36 @@ class TensorRecord:
 
 
 class _Bar:
-    """A tqdm bar over bytes, fed by the engine's progress callback."""
+    """A tqdm bar over bytes, fed by the engine's progress callback. It is made on the first
+    report, when the total is known, and shown only if the work lasts over half a second."""
 
     def __init__(self, desc: str):
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(unit="B", unit_scale=True, desc=desc, leave=False)
+        self._desc = desc
+        self._bar = None
 
     def __call__(self, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
-        self._bar.total = bytes_total
+        if self._bar is None:
+            if bytes_total == 0:
+                return
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=bytes_total, unit="B", unit_scale=True, desc=self._desc, leave=False, delay=0.5)
         self._bar.update(bytes_done - self._bar.n)
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def progress_bar(desc: str) -> _Bar:
     """A progress bar on stderr to pass as ``analyse(progress=...)``; close() it when done."""
     return _Bar(desc)
+
+
+def show_progress(progress: Optional[bool]) -> bool:
+    """Whether to draw progress bars: as asked, else only when stderr is a terminal (bars in logs
+    and pipes are noise)."""
+    return sys.stderr.isatty() if progress is None else progress
 
 
 def scan(
@@ -145,7 +159,7 @@ def scan(
     threads: Optional[int] = None,
     method: str = "auto",
     *,
-    progress: bool = False,
+    progress: Optional[bool] = False,
 ) -> list[TensorRecord]:
     """Every tensor of a safetensors checkpoint (file, directory of shards, or index JSON).
 
@@ -160,7 +174,7 @@ def scan(
         cols = t.shape[-1] if t.shape else 1
         rows = math.prod(t.shape) // cols
         windows.append(Window(t, rows, cols, k=k if len(t.shape) == 2 else 0))
-    bar = progress_bar("scan") if progress else None
+    bar = progress_bar(f"scan {Path(path).name}") if show_progress(progress) else None
     try:
         results = analyse(shards, windows, threads=threads, method=method, progress=bar)
     finally:

@@ -19,6 +19,7 @@ import numpy as np
 from . import _core
 from ._native import WeightprintFormatError, engine
 from .kernels import matrix_stats, top_singular_values
+from .locate import locate
 from .invariants import (AttentionGeometry, attention_geometry, gram_layout, has_qk_norm, norm_role,
                          norm_tensors)
 from .naming import MappedTensor, Part, map_tensors
@@ -163,7 +164,7 @@ def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str
             w = _window(mt, part, by_name[mt.name], top_k)
             windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
             owners.append((mt, part))
-    bar = progress_bar("fingerprint") if progress else None
+    bar = progress_bar(path.name) if progress else None
     try:
         results = analyse(shards, windows, threads=threads, method=method, tol=tol, progress=bar)
     finally:
@@ -221,7 +222,7 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(mapped, desc="fingerprint", unit="tensor", leave=False)
+        iterator = tqdm(mapped, desc=path.name, unit="tensor", leave=False, delay=0.5)
     for mt in iterator:
         t = tensors[mt.name]
         try:
@@ -254,9 +255,7 @@ def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], metho
     """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
     from .lora import is_adapter, read_adapter
 
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file or directory")
+    p = locate(path)
     if is_adapter(p):
         return read_adapter(p, top_k, name_patterns)
     if p.suffix.lower() == ".gguf":
