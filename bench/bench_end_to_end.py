@@ -5,6 +5,9 @@ and computes its mean, population std and torch.linalg.svdvals in the fast (tall
 what a user would write instead of this package. Both results are compared: per-type pooled std
 and every matrix's top-k singular values.
 
+The fingerprint runs with and without the lineage invariants, so their cost is measured in the
+same run.
+
 Usage: python bench/bench_end_to_end.py [--preset llama3-8b] [--layers 2] [--threads N]
 """
 
@@ -70,14 +73,19 @@ def main() -> None:
     print("| run | seconds | vs torch loop | max rel. diff of type std | max rel. diff of singular values |")
     print("|---|---|---|---|---|")
     print(f"| torch loop (std_mean + svdvals) | {t_torch:.1f} | 1.0x | - | - |")
-    for method in ("auto", "exact"):
+    seconds = {}
+    for method, invariants in (("auto", False), ("auto", True), ("exact", True)):
         t = time.perf_counter()
-        fp = wf.fingerprint(root, method=method, threads=args.threads, top_k=args.k, normalize="none", progress=False)
-        dt = time.perf_counter() - t
+        fp = wf.fingerprint(root, method=method, threads=args.threads, top_k=args.k, normalize="none", progress=False,
+                            invariants=invariants)
+        dt = seconds[method, invariants] = time.perf_counter() - t
         dstd = max(abs(fp.type_stats[kd]["std"] - s) / s for kd, s in stds.items())
         dsv = max(float(np.max(np.abs(fp.singular_values[layer, fp.types.index(kd)] - v) / v))
                   for (layer, kd), v in svals.items())
-        print(f"| weightprint fingerprint, {method} | {dt:.1f} | {t_torch / dt:.1f}x | {dstd:.1e} | {dsv:.1e} |")
+        label = f"{method}{'' if invariants else ', no lineage invariants'}"
+        print(f"| weightprint fingerprint, {label} | {dt:.1f} | {t_torch / dt:.1f}x | {dstd:.1e} | {dsv:.1e} |")
+    print(f"\nlineage invariants cost (auto): {seconds['auto', True] / seconds['auto', False]:.2f}x "
+          "the fingerprint without them")
 
 
 if __name__ == "__main__":

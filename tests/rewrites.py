@@ -196,26 +196,29 @@ def rotate_residual(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensor
     return t
 
 
+def _select(t: Tensors, lay: Layout, layer: int, q_heads, kv_heads, neurons) -> None:
+    """Keeps the given query heads, kv heads and MLP neurons of one layer, in the given order
+    (rows of q/k/v and of the MLP's input projections, with their biases; columns of o and down)."""
+    hd = lay.head_dim
+    q_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in q_heads])
+    kv_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in kv_heads])
+    rows_of = {"q": q_rows, "k": kv_rows, "v": kv_rows, "gate": neurons, "up": neurons}
+    for p, rows in rows_of.items():
+        for what in ("weight", "bias"):
+            if p in _STYLES[lay.style] and lay.name(layer, p, what) in t:
+                t[lay.name(layer, p, what)] = t[lay.name(layer, p, what)][rows]
+    t[lay.name(layer, "o")] = t[lay.name(layer, "o")][:, q_rows]
+    t[lay.name(layer, "down")] = t[lay.name(layer, "down")][:, neurons]
+
+
 def permute(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensors:
     """Heads (kv groups with their query heads, query heads within groups) and MLP neurons."""
     t = dict(t)
-    hd, group = lay.head_dim, lay.heads // lay.kv_heads
+    group = lay.heads // lay.kv_heads
     for i in range(lay.layers):
         kv_order = rng.permutation(lay.kv_heads)
         q_order = [g * group + j for g in kv_order for j in rng.permutation(group)]
-        q_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in q_order])
-        kv_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in kv_order])
-        for p, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
-            for what in ("weight", "bias"):
-                if lay.name(i, p, what) in t:
-                    t[lay.name(i, p, what)] = t[lay.name(i, p, what)][rows]
-        t[lay.name(i, "o")] = t[lay.name(i, "o")][:, q_rows]
-        order = rng.permutation(t[lay.name(i, "up")].shape[0])
-        for p in ("gate", "up") if lay.gated else ("up",):
-            for what in ("weight", "bias"):
-                if lay.name(i, p, what) in t:
-                    t[lay.name(i, p, what)] = t[lay.name(i, p, what)][order]
-        t[lay.name(i, "down")] = t[lay.name(i, "down")][:, order]
+        _select(t, lay, i, q_order, kv_order, rng.permutation(t[lay.name(i, "up")].shape[0]))
     return t
 
 
@@ -259,22 +262,11 @@ def width_pruned(t: Tensors, lay: Layout, config: dict, keep_kv: int, keep_neuro
     for i in range(lay.layers):
         v = t[lay.name(i, "v")].reshape(lay.kv_heads, hd, -1)
         kv_keep = np.sort(np.argsort(-np.linalg.norm(v, axis=(1, 2)))[:keep_kv])
-        q_heads = [g * group + j for g in kv_keep for j in range(group)]
-        q_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in q_heads])
-        kv_rows = np.concatenate([np.arange(h * hd, (h + 1) * hd) for h in kv_keep])
-        for p, rows in (("q", q_rows), ("k", kv_rows), ("v", kv_rows)):
-            for what in ("weight", "bias"):
-                if lay.name(i, p, what) in t:
-                    t[lay.name(i, p, what)] = t[lay.name(i, p, what)][rows]
-        t[lay.name(i, "o")] = t[lay.name(i, "o")][:, q_rows]
         up = t[lay.name(i, "up")]
         n = int(round(up.shape[0] * keep_neurons))
-        keep = np.sort(np.argsort(-np.linalg.norm(up, axis=1) * np.linalg.norm(t[lay.name(i, "down")], axis=0))[:n])
-        for p in ("gate", "up") if lay.gated else ("up",):
-            for what in ("weight", "bias"):
-                if lay.name(i, p, what) in t:
-                    t[lay.name(i, p, what)] = t[lay.name(i, p, what)][keep]
-        t[lay.name(i, "down")] = t[lay.name(i, "down")][:, keep]
+        importance = np.linalg.norm(up, axis=1) * np.linalg.norm(t[lay.name(i, "down")], axis=0)
+        _select(t, lay, i, [g * group + j for g in kv_keep for j in range(group)], kv_keep,
+                np.sort(np.argsort(-importance)[:n]))
     cfg = dict(config, num_attention_heads=keep_kv * group, num_key_value_heads=keep_kv, head_dim=hd)
     return t, cfg
 

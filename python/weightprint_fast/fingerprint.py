@@ -16,7 +16,7 @@ from .arrays import decode_array, encode_array
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
 from .scan import show_progress
-from .sources import MatrixRecord, read_checkpoint
+from .sources import MatrixRecord, ReadSettings, read_checkpoint
 from .vectors import clustering, normalize, pool_moments
 
 SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them
@@ -181,6 +181,7 @@ def fingerprint(
     nonfinite: str = "exclude",
     name_patterns: Optional[Mapping[str, str]] = None,
     progress: Optional[bool] = None,
+    invariants: bool = True,
 ) -> Fingerprint:
     """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file, or
     a PEFT LoRA adapter directory.
@@ -193,7 +194,8 @@ def fingerprint(
     ``nonfinite``: what a matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in
     the SD vector, it is left out of the CV, and it is listed in ``meta["issues"]``) or
     ``"refuse"`` (ValueError). ``progress``: a progress bar on stderr (default: only when stderr
-    is a terminal).
+    is a terminal). ``invariants``: also measure the lineage invariants (see invariants.py;
+    without them compare falls back to the matrices' own spectra).
     """
     from . import __version__
 
@@ -208,8 +210,8 @@ def fingerprint(
     # overlaps the weights' pass instead of following it.
     sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
     sklearn_import.start()
-    records, info = read_checkpoint(path, top_k=top_k, threads=threads, method=method, tol=tol,
-                                    name_patterns=name_patterns, progress=show_progress(progress))
+    records, info = read_checkpoint(path, ReadSettings(top_k, threads, method, tol, name_patterns,
+                                                       show_progress(progress), invariants))
     sklearn_import.join()
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.stats["nan"], "inf": r.stats["inf"]}
@@ -233,7 +235,8 @@ def fingerprint(
         "parameters": info.parameters,
         "dtypes": info.dtypes,
         "settings": {"top_k": top_k, "n_clusters": n_clusters, "clusters_used": k_used, "normalize": normalize,
-                     "feature": feature, "method": method, "tol": tol, "nonfinite": nonfinite},
+                     "feature": feature, "method": method, "tol": tol, "nonfinite": nonfinite,
+                     "invariants": invariants},
         "issues": issues,
         "version": __version__,
         "elapsed_seconds": time.perf_counter() - start,

@@ -107,10 +107,11 @@ class LineagePlan:
     geometry: Optional[AttentionGeometry]
     norms: dict  # (layer, role) -> norm weights (float64), already offset
     qk_norm: bool
+    enabled: bool = True
 
     def spec(self, part: Part, rows: int, cols: int) -> Optional[_core.BlockGramSpec]:
         """The engine's Gram request for one part stored as rows x cols (None: not wanted)."""
-        layout = gram_layout(part.type, self.geometry) if part.expert is None else None
+        layout = gram_layout(part.type, self.geometry) if part.expert is None and self.enabled else None
         if layout is None:
             return None
         block, columns = layout
@@ -126,10 +127,12 @@ class LineagePlan:
         return _core.BlockGramSpec(block, columns, list(weights))
 
 
-def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping,
-                 read_vector) -> LineagePlan:
+def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, read_vector,
+                 enabled: bool = True) -> LineagePlan:
     """The invariants' plan: head layout from the config and the q/k shapes, and the norm
-    weights (read with ``read_vector(name) -> 1-D array``) to fold."""
+    weights (read with ``read_vector(name) -> 1-D array``) to fold. Disabled: nothing wanted."""
+    if not enabled:
+        return LineagePlan(None, {}, False, enabled=False)
     def logical(kind: str):
         for mt in mapped:
             for p in mt.parts:
@@ -151,22 +154,37 @@ def _part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
     return rows, cols
 
 
-def read_safetensors(path: Path, top_k: int, threads: Optional[int], method: str, tol: float,
-                     name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
+@dataclass(frozen=True)
+class ReadSettings:
+    """What a reader measures of each projection matrix, and how."""
+
+    top_k: int  # singular values per matrix
+    threads: Optional[int] = None  # engine threads (None: usable cores)
+    method: str = "auto"  # singular-value method
+    tol: float = 1e-3  # relative error auto certifies
+    name_patterns: Optional[Mapping[str, str]] = None  # extra naming rules
+    progress: bool = False  # a progress bar on stderr
+    invariants: bool = True  # the lineage invariants' Gram blocks (invariants.py)
+
+
+def read_safetensors(path: Path, settings: ReadSettings) -> tuple[list, SourceInfo]:
     shards = open_shards(path)
     config = read_config(path)
     by_name = {t.name: t for t in shards.tensors}
-    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in FLOAT_DTYPES], config, name_patterns)
-    plan = plan_lineage(mapped, list(by_name), config, lambda name: shards.files[by_name[name].shard].read(name))
+    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.dtype in FLOAT_DTYPES], config,
+                         settings.name_patterns)
+    plan = plan_lineage(mapped, list(by_name), config, lambda name: shards.files[by_name[name].shard].read(name),
+                        settings.invariants)
     windows, owners = [], []
     for mt in mapped:
         for part in mt.parts:
-            w = _window(mt, part, by_name[mt.name], top_k)
+            w = _window(mt, part, by_name[mt.name], settings.top_k)
             windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
             owners.append((mt, part))
-    bar = progress_bar(path.name) if progress else None
+    bar = progress_bar(path.name) if settings.progress else None
     try:
-        results = analyse(shards, windows, threads=threads, method=method, tol=tol, progress=bar)
+        results = analyse(shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol,
+                          progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -191,8 +209,7 @@ def _measure_dense(a: np.ndarray, top_k: int, method: str, tol: float,
     return stats, top_singular_values(a, top_k, method, tol=tol, threads=threads), None
 
 
-def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: float,
-              name_patterns: Optional[Mapping[str, str]], progress: bool) -> tuple[list, SourceInfo]:
+def read_gguf(path: Path, settings: ReadSettings) -> tuple[list, SourceInfo]:
     try:
         import gguf
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -213,13 +230,14 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
     tensors = {t.name: t for t in reader.tensors}
     # GGUF lists dimensions fastest-first; numpy order is the reverse.
     shapes = [(t.name, tuple(int(x) for x in reversed(t.shape.tolist()))) for t in reader.tensors]
-    mapped = map_tensors(shapes, config, name_patterns)
-    threads = threads or usable_cores()
+    mapped = map_tensors(shapes, config, settings.name_patterns)
+    threads = settings.threads or usable_cores()
     plan = plan_lineage(mapped, list(tensors), config,
-                        lambda name: gguf.quants.dequantize(tensors[name].data, tensors[name].tensor_type))
+                        lambda name: gguf.quants.dequantize(tensors[name].data, tensors[name].tensor_type),
+                        settings.invariants)
     records = []
     iterator = mapped
-    if progress:
+    if settings.progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(mapped, desc=path.name, unit="tensor", leave=False, delay=0.5)
@@ -236,7 +254,7 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
             a = data[part.expert] if data.ndim == 3 else data
             rows, cols = part_indices(part, a.shape)
             sub = a[np.ix_(rows, cols)] if (len(rows), len(cols)) != a.shape else a
-            stats, sv, err = _measure_dense(sub, top_k, method, tol, threads)
+            stats, sv, err = _measure_dense(sub, settings.top_k, settings.method, settings.tol, threads)
             spec = plan.spec(part, *sub.shape)
             gram = None
             if spec is not None and err is None:
@@ -249,15 +267,13 @@ def read_gguf(path: Path, top_k: int, threads: Optional[int], method: str, tol: 
     return records, info
 
 
-def read_checkpoint(path: PathLike, *, top_k: int, threads: Optional[int], method: str, tol: float = 1e-3,
-                    name_patterns: Optional[Mapping[str, str]] = None,
-                    progress: bool = False) -> tuple[list, SourceInfo]:
+def read_checkpoint(path: PathLike, settings: ReadSettings) -> tuple[list, SourceInfo]:
     """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
     from .lora import is_adapter, read_adapter
 
     p = locate(path)
     if is_adapter(p):
-        return read_adapter(p, top_k, name_patterns)
+        return read_adapter(p, settings.top_k, settings.name_patterns)
     if p.suffix.lower() == ".gguf":
-        return read_gguf(p, top_k, threads, method, tol, name_patterns, progress)
-    return read_safetensors(p, top_k, threads, method, tol, name_patterns, progress)
+        return read_gguf(p, settings)
+    return read_safetensors(p, settings)
