@@ -28,7 +28,7 @@ LOWER_IS_CLOSER = ("spectral_distance", "circuit_distance", "circuit_specificity
 
 
 def is_adapter(name: str) -> bool:
-    return "-lora-" in name and not name.endswith("-merged")
+    return "-lora-" in name and not name.endswith("-merged") and "-rw-" not in name
 
 
 def lineage(name: str) -> str:
@@ -42,16 +42,22 @@ def lineage(name: str) -> str:
 
 
 def schema1_verdict(a: wf.Fingerprint, b: wf.Fingerprint, c: wf.Comparison) -> str:
-    """What compare answered before the invariants (release 0.1.0): the matrices' own spectra,
-    compared whatever their shapes, and, without spectra, SD cosine < 0.99 meant unrelated."""
-    from weightprint_fast.compare import _spectral_distance, _spectral_verdict
+    """What compare answered before the invariants (release 0.1.0), kept here as the baseline:
+    the matrices' own spectra compared whatever their shapes; identical (<= 1e-6) is the same
+    model, close (<= 0.05, layer profiles r >= 0.9) derived, far (> 0.15) unrelated; without
+    spectra, SD cosine < 0.99 meant unrelated."""
+    from weightprint_fast.compare import _spectral_distance
 
     types = [t for t in a.types if t in b.types]
     ia, ib = [a.types.index(t) for t in types], [b.types.index(t) for t in types]
-    spectral = _spectral_distance(replace(a, matrix_shapes={}), b, ia, ib)
-    if spectral is None and c.sd_cosine < wf.THRESHOLDS["unrelated_sd_cosine"]:
-        return "unrelated"
-    return _spectral_verdict(c.sd_cosine, c.layer_pearson, spectral, a.layers == b.layers)[0]
+    d = _spectral_distance(replace(a, matrix_shapes={}), b, ia, ib)
+    if d is None:
+        return "unrelated" if c.sd_cosine < 0.99 else "undetermined"
+    if d <= 1e-6:
+        return "same-model" if c.sd_cosine >= 1 - 1e-9 and a.layers == b.layers else "same-family/derived"
+    if d <= 0.05:
+        return "same-family/derived" if c.layer_pearson >= 0.9 else "undetermined"
+    return "unrelated" if d > 0.15 else "undetermined"
 
 
 def fingerprints(models: dict[str, str]) -> dict[str, wf.Fingerprint]:

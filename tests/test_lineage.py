@@ -20,12 +20,12 @@ CONFIG = {"model_type": "llama", "hidden_size": HIDDEN, "num_attention_heads": H
 
 
 def trained_like(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
-    """Low-rank structure plus noise, with a decaying spectrum, as trained weights have."""
+    """Low-rank structure plus noise, with a decaying spectrum of its own, as trained weights have."""
     r = min(m, n) // 2
-    s = 1.0 / np.arange(1, r + 1) ** 0.7
+    s = rng.uniform(0.5, 2.0) / np.arange(1, r + 1) ** rng.uniform(0.3, 1.5)
     u, _ = np.linalg.qr(rng.standard_normal((m, r)))
     v, _ = np.linalg.qr(rng.standard_normal((n, r)))
-    return ((u * s) @ v.T * 2 + 0.02 * rng.standard_normal((m, n))).astype(np.float32)
+    return ((u * s) @ v.T + 0.02 * rng.standard_normal((m, n))).astype(np.float32)
 
 
 def llama(seed: int) -> dict[str, np.ndarray]:
