@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=cores())
     ap.add_argument("--k", type=int, default=16)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each auto fingerprint (median reported)")
     args = ap.parse_args()
     set_threads(args.threads)
     root = args.dir / f"{args.preset}-{args.layers}"
@@ -75,10 +76,13 @@ def main() -> None:
     print(f"| torch loop (std_mean + svdvals) | {t_torch:.1f} | 1.0x | - | - |")
     seconds = {}
     for method, invariants in (("auto", False), ("auto", True), ("exact", True)):
-        t = time.perf_counter()
-        fp = wf.fingerprint(root, method=method, threads=args.threads, top_k=args.k, normalize="none", progress=False,
-                            invariants=invariants)
-        dt = seconds[method, invariants] = time.perf_counter() - t
+        times = []
+        for _ in range(args.repeat if method == "auto" else 1):
+            t = time.perf_counter()
+            fp = wf.fingerprint(root, method=method, threads=args.threads, top_k=args.k, normalize="none",
+                                progress=False, invariants=invariants)
+            times.append(time.perf_counter() - t)
+        dt = seconds[method, invariants] = float(np.median(times))
         dstd = max(abs(fp.type_stats[kd]["std"] - s) / s for kd, s in stds.items())
         dsv = max(float(np.max(np.abs(fp.singular_values[layer, fp.types.index(kd)] - v) / v))
                   for (layer, kd), v in svals.items())

@@ -52,11 +52,17 @@ void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const 
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }
+            double* gb = out.data() + b * g * g;
+            if (g == 1) {  // a row's squared norm: a BLAS call per row would cost more than the sum
+                double sum = 0;
+                for (size_t j = 0; j < n; ++j) sum += buf[j] * buf[j];
+                *gb = sum;
+                continue;
+            }
             // buf is n x g column-major (one row of A per column): G = buf^T buf.
             const char uplo = 'U', trans = 'T';
             const int gi = static_cast<int>(g), ni = static_cast<int>(n);
             const double one = 1.0, zero = 0.0;
-            double* gb = out.data() + b * g * g;
             L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, gb, &gi);
         }
     });
@@ -89,6 +95,13 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
             if (!all_finite(buf.data(), rows * n)) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
+            }
+            if (g == 1) {  // columns' squared norms: one pass, not a BLAS call per column
+                for (size_t i = 0; i < rows; ++i) {
+                    const double* row = buf.data() + i * n;
+                    for (size_t j = 0; j < n; ++j) acc[j] += row[j] * row[j];
+                }
+                continue;
             }
             // buf is n x rows column-major; block b is its g x rows slice at row b*g: G_b += X X^T.
             const char uplo = 'U', trans = 'N';

@@ -14,64 +14,83 @@ namespace wpf {
 
 namespace {
 
-// 16 floats: one AVX-512 register, two AVX2 or four SSE registers; the compiler splits it to
-// whatever the target has. aligned(4): loads and stores may be unaligned.
+// Vectors of 16 floats (one AVX-512 register) where the CPU has AVX-512, else of 8 (one AVX2
+// register): GCC lowers a 64-byte vector on AVX2 through memory and general registers, which
+// measured 2-8 GFLOP/s per core on an AVX2-only EPYC. aligned(4): unaligned loads and stores.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
-constexpr size_t kLanes = kBlockMultiple;
-constexpr int kMaxVectors = 4;  // columns per pass: 64, so accumulators stay in registers
-constexpr size_t kRows = 4;     // rows of A per tile
+constexpr size_t kLanes = kBlockMultiple;  // columns of a block: one v16, two v8
+constexpr int kMaxVectors = 4;             // v16 per pass: 64 columns, accumulators in registers
+constexpr size_t kRows = 4;                // rows of A per tile
+
+bool wide_vectors() {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const bool wide = __builtin_cpu_supports("avx512f");
+    return wide;
+#else
+    return false;
+#endif
+}
 
 // Kernels on R rows of decoded values a (row stride lda, n columns) and blocks of row length pw,
-// columns c0 .. c0 + 16 W.
+// columns c0 .. c0 + W vectors of V.
 
 // out[r] = sum_p a[r][p] x[p]
-template <int R, int W>
+template <typename V, int R, int W>
 WPF_MULTIVERSION
 void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, size_t c0, float* out) {
-    v16 acc[R][W];
+    constexpr size_t L = sizeof(V) / sizeof(float);
+    V acc[R][W];
     for (int r = 0; r < R; ++r)
-        for (int w = 0; w < W; ++w) acc[r][w] = v16{};
+        for (int w = 0; w < W; ++w) acc[r][w] = V{};
     for (size_t p = 0; p < n; ++p) {
-        v16 xv[W];
-        for (int w = 0; w < W; ++w) std::memcpy(&xv[w], x + p * pw + c0 + w * kLanes, sizeof(v16));
+        V xv[W];
+        for (int w = 0; w < W; ++w) std::memcpy(&xv[w], x + p * pw + c0 + w * L, sizeof(V));
         for (int r = 0; r < R; ++r) {
             const float s = a[r * lda + p];
             for (int w = 0; w < W; ++w) acc[r][w] += s * xv[w];
         }
     }
     for (int r = 0; r < R; ++r)
-        for (int w = 0; w < W; ++w) std::memcpy(out + r * pw + c0 + w * kLanes, &acc[r][w], sizeof(v16));
+        for (int w = 0; w < W; ++w) std::memcpy(out + r * pw + c0 + w * L, &acc[r][w], sizeof(V));
 }
 
 // y[p] += sum_r a[r][p] z[r]
-template <int R, int W>
+template <typename V, int R, int W>
 WPF_MULTIVERSION
 void axpy_rows(const float* a, size_t lda, size_t n, const float* z, size_t pw, size_t c0, float* y) {
-    v16 zv[R][W];
+    constexpr size_t L = sizeof(V) / sizeof(float);
+    V zv[R][W];
     for (int r = 0; r < R; ++r)
-        for (int w = 0; w < W; ++w) std::memcpy(&zv[r][w], z + r * pw + c0 + w * kLanes, sizeof(v16));
+        for (int w = 0; w < W; ++w) std::memcpy(&zv[r][w], z + r * pw + c0 + w * L, sizeof(V));
     for (size_t p = 0; p < n; ++p) {
         float* yp = y + p * pw + c0;
-        v16 yv[W];
-        for (int w = 0; w < W; ++w) std::memcpy(&yv[w], yp + w * kLanes, sizeof(v16));
+        V yv[W];
+        for (int w = 0; w < W; ++w) std::memcpy(&yv[w], yp + w * L, sizeof(V));
         for (int r = 0; r < R; ++r) {
             const float s = a[r * lda + p];
             for (int w = 0; w < W; ++w) yv[w] += s * zv[r][w];
         }
-        for (int w = 0; w < W; ++w) std::memcpy(yp + w * kLanes, &yv[w], sizeof(v16));
+        for (int w = 0; w < W; ++w) std::memcpy(yp + w * L, &yv[w], sizeof(V));
     }
 }
 
-// fn(vectors, c0) over all columns, up to kMaxVectors vectors at a time, vectors as a constant.
+// fn(vector type, vectors, c0) over all columns: with wide vectors up to kMaxVectors v16 at a
+// time, else one 16-column block (two v8) at a time, so that kRows rows of accumulators fit in
+// AVX2's 16 registers.
 template <typename Fn>
 void by_column_chunks(size_t pw, Fn&& fn) {
+    if (!wide_vectors()) {
+        for (size_t c0 = 0; c0 < pw; c0 += kLanes) fn(v8{}, std::integral_constant<int, 2>{}, c0);
+        return;
+    }
     for (size_t c0 = 0; c0 < pw; c0 += kMaxVectors * kLanes) {
         switch (std::min<size_t>(kMaxVectors, (pw - c0) / kLanes)) {
-            case 1: fn(std::integral_constant<int, 1>{}, c0); break;
-            case 2: fn(std::integral_constant<int, 2>{}, c0); break;
-            case 3: fn(std::integral_constant<int, 3>{}, c0); break;
-            default: fn(std::integral_constant<int, 4>{}, c0); break;
+            case 1: fn(v16{}, std::integral_constant<int, 1>{}, c0); break;
+            case 2: fn(v16{}, std::integral_constant<int, 2>{}, c0); break;
+            case 3: fn(v16{}, std::integral_constant<int, 3>{}, c0); break;
+            default: fn(v16{}, std::integral_constant<int, 4>{}, c0); break;
         }
     }
 }
@@ -79,12 +98,16 @@ void by_column_chunks(size_t pw, Fn&& fn) {
 // Both kernels over all columns; rows: 1 or kRows.
 template <int R>
 void dot_all(const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
-    by_column_chunks(pw, [&](auto w, size_t c0) { dot_rows<R, decltype(w)::value>(a, lda, n, x, pw, c0, out); });
+    by_column_chunks(pw, [&](auto v, auto w, size_t c0) {
+        dot_rows<decltype(v), R, decltype(w)::value>(a, lda, n, x, pw, c0, out);
+    });
 }
 
 template <int R>
 void axpy_all(const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
-    by_column_chunks(pw, [&](auto w, size_t c0) { axpy_rows<R, decltype(w)::value>(a, lda, n, z, pw, c0, y); });
+    by_column_chunks(pw, [&](auto v, auto w, size_t c0) {
+        axpy_rows<decltype(v), R, decltype(w)::value>(a, lda, n, z, pw, c0, y);
+    });
 }
 
 void dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {

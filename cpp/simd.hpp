@@ -4,7 +4,7 @@
 #pragma once
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__)
-#define WPF_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=haswell", "default")))
+#define WPF_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define WPF_MULTIVERSION
 #endif

@@ -10,7 +10,7 @@ Main entry points: :func:`fingerprint`, :func:`compare`, :func:`compare_many`, a
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from ._native import WeightprintFormatError
 from .batch import BatchReport, SearchHit, batch, search

@@ -1,7 +1,8 @@
 """The ``weightprint`` command line.
 
-Exit status: 0 success (for ``compare``: related), 2 usage or input error, 3 unrelated,
-4 undetermined, 130 interrupted.
+Exit status: 0 success (for ``compare``: related, or an adapter of that model), 2 usage or input
+error, 3 unrelated (or an adapter of other shapes), 4 undetermined (or an adapter that fits but
+names another base), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # Status: the first model against the others.
     if any(c.related for c in first):
         return EXIT_OK
-    if any(c.verdict == "undetermined" for c in first):
+    if any(c.verdict in ("undetermined", "adapter-fits") for c in first):
         return EXIT_UNDETERMINED
     return EXIT_UNRELATED
 
