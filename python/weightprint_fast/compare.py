@@ -1,21 +1,21 @@
-"""Comparing fingerprints: per-signal similarities and a verdict that needs the signals to agree.
+"""Comparing fingerprints: per-signal similarities and a verdict on lineage.
 
 Signals (over the projection types both models have):
-- ``sd_cosine`` / ``sd_distance``: cosine similarity / Euclidean distance of the SD vectors;
-- ``cv_cosine`` / ``cv_distance``: the same for the Clustering Vectors;
-- ``layer_pearson``: Pearson correlation of the per-layer std profiles; when the depths differ,
-  the better of the profiles resampled to a common depth and of the layers both have;
+- ``sd_cosine`` / ``sd_distance``, ``cv_cosine`` / ``cv_distance``: the paper's vectors;
+- ``layer_pearson``: Pearson correlation of the per-layer std profiles (resampled to a common
+  depth, or the layers both have, whichever aligns better);
 - ``coclustering_agreement``: 1 - mean |C_a - C_b| of the co-clustering matrices;
-- ``spectral_distance``: median over matching (layer, type) matrices of ||s_a - s_b|| / ||s_a||
-  for their top singular values, over the layers both models have (same top_k needed).
+- ``spectral_distance``: median over same-shaped (layer, type) matrices of ||s_a - s_b|| / ||s_a||;
+- ``circuit_distance`` / ``circuit_specificity`` / ``mlp_distance``: the lineage invariants
+  (invariants.py): heads matched one-to-one, layers by index or closest; specificity is the
+  distance over that to non-corresponding layers.
 
-Verdict (thresholds in THRESHOLDS, justified in the README from measurements on real models):
-- ``same-model``: the spectra agree to float precision, the SD vectors coincide, same depth;
-- ``same-family/derived``: the spectra are close (fine-tune, LoRA merge, quantized copy) and the
-  layer profile correlates;
-- ``unrelated``: the spectra (or, without spectra, the SD vectors) clearly differ;
-- ``undetermined``: the signals disagree. A per-layer std correlation alone is known to reach
-  0.91 between unrelated 7B models, so no verdict rests on it alone.
+Verdict (thresholds in THRESHOLDS, calibrated in experiments/ and justified in the README): the
+invariants decide (``same-model`` for a rewritten copy, ``same-family/derived``, ``unrelated``,
+``undetermined``); fingerprints without them fall back to the matrices' own spectra, which can
+confirm a copy or a derivative but not rule one out; a LoRA adapter against a full model gets
+``adapter-of``, ``adapter-fits`` or ``adapter-for-other-shapes``. The paper's vectors never
+decide alone: a rewritten copy moves them as far as unrelated families are apart.
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def _spectral_verdict(sd_cos: float, pearson: float, spectral: Optional[float], 
                             "missing from config.json, or a schema-1 fingerprint) a rewritten copy cannot be ruled out")
 
 
-def is_adapter(fp: Fingerprint) -> bool:
+def _is_adapter(fp: Fingerprint) -> bool:
     return fp.meta.get("format") == "lora"
 
 
@@ -390,8 +390,8 @@ def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
     co = np.abs(fa.coclustering[np.ix_(ia, ia)] - fb.coclustering[np.ix_(ib, ib)])
     sd_cos = _cosine(fa.std_vector[ia], fb.std_vector[ib])
     spectral = _spectral_distance(fa, fb, ia, ib)
-    if is_adapter(fa) != is_adapter(fb):
-        model, adapter = (fb, fa) if is_adapter(fa) else (fa, fb)
+    if _is_adapter(fa) != _is_adapter(fb):
+        model, adapter = (fb, fa) if _is_adapter(fa) else (fa, fb)
         bound = merged_spectral_bound(model, adapter, types)
         verdict, reason = _adapter_verdict(model, adapter, types, bound)
         # The matrices' own spectra are not comparable with a delta's.

@@ -79,10 +79,16 @@ def _architecture(config: Mapping, families: list[str]) -> str:
     return families[0] if families else "unknown"
 
 
+def part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
+    """(rows, columns) of one part's matrix inside a stored tensor of the given (rows, columns)."""
+    rows = part.rows if part.rows is not None else shape[0] - part.row_start
+    cols = part.cols if part.cols is not None else shape[1] - part.col_start
+    return rows, cols
+
+
 def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices, in the stored tensor, of one part's matrix."""
-    n_rows = part.rows if part.rows is not None else shape[0] - part.row_start
-    n_cols = part.cols if part.cols is not None else shape[1] - part.col_start
+    n_rows, n_cols = part_shape(part, shape)
     i = np.arange(n_rows)
     if part.group_rows:
         rows = part.row_start + (i // part.group_rows) * part.group_stride + i % part.group_rows
@@ -93,7 +99,7 @@ def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.nda
 
 def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
     r, c = mt.shape[-2:]
-    rows, cols = _part_shape(part, (r, c))
+    rows, cols = part_shape(part, (r, c))
     stacked = len(mt.shape) == 3 and part.expert is not None
     offset = (part.expert if stacked else 0) * r * c + part.row_start * c + part.col_start
     return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
@@ -137,7 +143,7 @@ def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, 
         for mt in mapped:
             for p in mt.parts:
                 if p.type == kind and p.expert is None:
-                    rows, cols = _part_shape(p, mt.shape[-2:])
+                    rows, cols = part_shape(p, mt.shape[-2:])
                     return (cols, rows) if p.transposed else (rows, cols)
         return None
 
@@ -146,12 +152,6 @@ def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, 
     norms = {key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
              for key, (name, offset) in norm_tensors(names, family, config).items()}
     return LineagePlan(geometry, norms, has_qk_norm(names))
-
-
-def _part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
-    rows = part.rows if part.rows is not None else shape[0] - part.row_start
-    cols = part.cols if part.cols is not None else shape[1] - part.col_start
-    return rows, cols
 
 
 @dataclass(frozen=True)
