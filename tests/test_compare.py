@@ -93,3 +93,17 @@ def test_compare_many_groups_families(models):
     assert cm.linkage.shape == (4, 4)
     nearest = dict((a, b) for a, b, _ in cm.nearest())
     assert nearest["family-b"] != "family-b"
+
+
+def test_comparison_json_has_no_nan_or_infinity():
+    import json
+    import math
+
+    from weightprint_fast.compare import Comparison
+
+    c = Comparison(a="a", b="b", types=["q"], sd_cosine=1.0, sd_distance=0.0, cv_cosine=math.nan, cv_distance=0.0,
+                   layer_pearson=math.nan, coclustering_agreement=1.0, spectral_distance=None, circuit_distance=0.1,
+                   circuit_distance_max=0.2, circuit_specificity=math.inf, mlp_distance=None, verdict="undetermined",
+                   reason="")
+    text = json.dumps(c.to_dict(), allow_nan=False)
+    assert json.loads(text)["circuit_specificity"] is None

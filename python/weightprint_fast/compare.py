@@ -74,7 +74,8 @@ class Comparison:
         return self.verdict in RELATED
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        """JSON-ready: NaN and infinite values (an undefined signal) become None."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
 def _cosine(x: np.ndarray, y: np.ndarray) -> float:
