@@ -17,6 +17,22 @@ namespace {
 // Panels of decoded rows stay near this many doubles (16 MB), like the exact method's.
 constexpr size_t kPanelValues = size_t{1} << 21;
 
+// Decodes `count` rows from `first` into buf (row i at buf + i * cols), each value times
+// col_weights[j] (per column) or row_weights[i] (per row) where given; false if any is not finite.
+bool decode_rows(const MatrixView& a, size_t first, size_t count, const double* col_weights,
+                 const double* row_weights, double* buf) {
+    const size_t n = a.cols;
+    for (size_t i = 0; i < count; ++i) {
+        double* row = buf + i * n;
+        decode(a.dtype, a.row(first + i), n, row);
+        if (col_weights)
+            for (size_t j = 0; j < n; ++j) row[j] *= col_weights[j];
+        if (row_weights)
+            for (size_t j = 0; j < n; ++j) row[j] *= row_weights[first + i];
+    }
+    return all_finite(buf, count * n);
+}
+
 }  // namespace
 
 void check_block_gram(const MatrixView& a, const BlockGramSpec& s) {
@@ -37,18 +53,13 @@ namespace {
 void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
                 std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = a.rows / g;
+    const double* weights = s.weights.empty() ? nullptr : s.weights.data();
     const auto& L = blas::require();
     std::vector<int> finite(static_cast<size_t>(std::max(1, threads)), 1);
     parallel_ranges(threads, blocks, [&](int w, size_t b0, size_t b1) {
         std::vector<double> buf(g * n);
         for (size_t b = b0; b < b1 && !(cancel && *cancel); ++b) {
-            for (size_t i = 0; i < g; ++i) {
-                double* row = buf.data() + i * n;
-                decode(a.dtype, a.row(b * g + i), n, row);
-                if (!s.weights.empty())
-                    for (size_t j = 0; j < n; ++j) row[j] *= s.weights[j];
-            }
-            if (!all_finite(buf.data(), buf.size())) {
+            if (!decode_rows(a, b * g, g, weights, nullptr, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }
@@ -74,6 +85,7 @@ void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const 
 void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
                    std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = n / g;
+    const double* weights = s.weights.empty() ? nullptr : s.weights.data();
     const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(n, 1)));
     const auto& L = blas::require();
     const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)),
@@ -86,13 +98,7 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
         std::vector<double> buf(panel * n);
         for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
             const size_t rows = std::min(panel, r1 - p0);
-            for (size_t i = 0; i < rows; ++i) {
-                double* row = buf.data() + i * n;
-                decode(a.dtype, a.row(p0 + i), n, row);
-                if (!s.weights.empty())
-                    for (size_t j = 0; j < n; ++j) row[j] *= s.weights[p0 + i];
-            }
-            if (!all_finite(buf.data(), rows * n)) {
+            if (!decode_rows(a, p0, rows, nullptr, weights, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }

@@ -134,29 +134,24 @@ private:
             r.moments = moments(v, threads, &cancel);
             r.has_stats = true;
         }
-        if (job.k > 0) {
-            if (r.has_stats && (r.moments.nan || r.moments.inf)) {
-                r.error = kNonFiniteMatrix;
-            } else {
-                SvdOptions so = opt_.svd;
-                so.threads = threads;
-                try {
-                    r.svd = top_singular_values(v, job.k, so, &cancel);
-                    r.has_svd = true;
-                } catch (const std::domain_error& e) {
-                    r.error = e.what();
-                }
+        // A matrix the statistics found NaN or Inf in gets neither spectrum nor Gram blocks.
+        const bool known_nonfinite = r.has_stats && (r.moments.nan || r.moments.inf);
+        if (known_nonfinite && (job.k > 0 || job.gram.block > 0)) r.error = kNonFiniteMatrix;
+        if (job.k > 0 && !known_nonfinite) {
+            SvdOptions so = opt_.svd;
+            so.threads = threads;
+            try {
+                r.svd = top_singular_values(v, job.k, so, &cancel);
+                r.has_svd = true;
+            } catch (const std::domain_error& e) {
+                r.error = e.what();
             }
         }
-        if (job.gram.block > 0) {
-            if (r.has_stats && (r.moments.nan || r.moments.inf)) {
-                r.error = kNonFiniteMatrix;
-            } else {
-                try {
-                    r.gram = block_gram(v, job.gram, threads, &cancel);
-                } catch (const std::domain_error& e) {
-                    r.error = e.what();
-                }
+        if (job.gram.block > 0 && !known_nonfinite) {
+            try {
+                r.gram = block_gram(v, job.gram, threads, &cancel);
+            } catch (const std::domain_error& e) {
+                r.error = e.what();
             }
         }
         map.release(spans_[j].offset, spans_[j].len);
