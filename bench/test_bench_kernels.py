@@ -89,7 +89,7 @@ def gram_reference(a, x):
 
 
 def test_krylov_step_weightprint(benchmark, weights, krylov_block):
-    from weightprint_fast._native import engine
+    from weightprint_fast.engine import engine
 
     benchmark.group = f"krylov step {weights[0].shape}"
     a = weights[0]
@@ -97,7 +97,7 @@ def test_krylov_step_weightprint(benchmark, weights, krylov_block):
 
 
 def test_krylov_step_weightprint_bf16(benchmark, weights, krylov_block):
-    from weightprint_fast._native import engine
+    from weightprint_fast.engine import engine
 
     benchmark.group = f"krylov step {weights[0].shape}"
     bits = weights[1]

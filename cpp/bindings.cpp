@@ -10,6 +10,7 @@
 #include "block_gram.hpp"
 #include "errors.hpp"
 #include "gram_product.hpp"
+#include "gguf.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
 #include "spectral.hpp"
@@ -43,14 +44,16 @@ void init_blas(const py::dict& capsules, uintptr_t set_threads, uintptr_t get_th
 
 DType dtype_arg(const std::string& name) {
     DType t;
-    if (!parse_dtype(name, t) || !is_float(t)) throw py::value_error("unsupported dtype '" + name + "'");
+    if (!parse_float_dtype(name, t)) throw py::value_error("unsupported dtype '" + name + "'");
     return t;
 }
 
 MatrixView buffer_view(const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols) {
     const py::buffer_info info = buf.request();
     const DType t = dtype_arg(dtype);
-    if (static_cast<size_t>(info.size) * static_cast<size_t>(info.itemsize) != rows * cols * dtype_size(t))
+    if (cols % block_elements(t) != 0)
+        throw py::value_error("rows of " + dtype + " hold whole blocks of " + std::to_string(block_elements(t)));
+    if (static_cast<size_t>(info.size) * static_cast<size_t>(info.itemsize) != encoded_bytes(t, rows * cols))
         throw py::value_error("buffer size does not match rows x cols x dtype");
     return MatrixView{static_cast<const uint8_t*>(info.ptr), t, rows, cols, cols};
 }
@@ -90,23 +93,44 @@ py::dict svd_dict(const SvdResult& r) {
     return d;
 }
 
-py::list tensor_list(const SafetensorsFile& f) {
-    py::list out;
-    for (const auto& t : f.tensors()) {
-        py::dict d;
-        d["name"] = t.name;
-        d["dtype"] = dtype_name(t.dtype);
-        d["shape"] = py::tuple(py::cast(t.shape));
-        d["data_offsets"] = py::make_tuple(t.begin, t.end);
-        out.append(d);
+py::object gguf_value(const GgufValue& v) {
+    switch (v.kind) {
+        case GgufValue::Kind::UInt: return py::int_(v.u);
+        case GgufValue::Kind::Int: return py::int_(v.i);
+        case GgufValue::Kind::Float: return py::float_(v.f);
+        case GgufValue::Kind::Bool: return py::bool_(v.b);
+        case GgufValue::Kind::String: return py::str(PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace"), false);
+        case GgufValue::Kind::Array: break;
+    }
+    if (v.numbers.size() == v.array_count && v.array_count > 0) return py::cast(v.numbers);
+    return py::none();  // strings or long arrays are checked, not kept
+}
+
+py::dict gguf_metadata(const GgufFile& f) {
+    py::dict d;
+    for (const auto& [k, v] : f.metadata()) d[py::str(k)] = gguf_value(v);
+    return d;
+}
+
+py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
+    const TensorInfo& t = f.tensor(name);
+    if (!is_float(t.dtype))
+        throw py::value_error(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
+                              ", which this engine does not decode");
+    std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
+    py::array_t<double> out(shape);
+    double* dst = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        decode(t.dtype, f.tensor_data(t), t.numel, dst);
     }
     return out;
 }
 
-py::list run_analyse(const std::vector<std::shared_ptr<SafetensorsFile>>& files, const std::vector<Job>& js,
+py::list run_analyse(const std::vector<std::shared_ptr<TensorFile>>& files, const std::vector<Job>& js,
                      int threads, const std::string& method, int oversample, int krylov_blocks, double tol,
                      const py::object& progress) {
-    std::vector<const SafetensorsFile*> fs;
+    std::vector<const TensorFile*> fs;
     for (const auto& f : files) fs.push_back(f.get());
     RunOptions opt;
     opt.threads = threads;
@@ -166,31 +190,66 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
 
-    py::class_<SafetensorsFile, std::shared_ptr<SafetensorsFile>>(m, "SafetensorsFile")
+    py::class_<TensorInfo>(m, "TensorInfo", "One tensor as its file's table describes it.")
+        .def_readonly("name", &TensorInfo::name)
+        .def_property_readonly("dtype", [](const TensorInfo& t) { return dtype_name(t.dtype); })
+        .def_property_readonly("shape", [](const TensorInfo& t) { return py::tuple(py::cast(t.shape)); },
+                               "Row-major, slowest dimension first (GGUF's order reversed).")
+        .def_property_readonly("data_offsets", [](const TensorInfo& t) { return py::make_tuple(t.begin, t.end); },
+                               "Bytes [begin, end) relative to the file's data section.")
+        .def_property_readonly("analysed", [](const TensorInfo& t) { return is_float(t.dtype); },
+                               "Whether the engine decodes this dtype (float and supported quantized types).")
+        .def_property_readonly("quantized", [](const TensorInfo& t) { return block_elements(t.dtype) > 1; },
+                               "Whether this dtype encodes blocks of values with shared scales (GGUF).");
+
+    py::class_<TensorFile, std::shared_ptr<TensorFile>>(m, "TensorFile", "A validated, memory-mapped checkpoint file.")
+        .def_property_readonly("path", &TensorFile::path)
+        .def_property_readonly("format", &TensorFile::format)
+        .def_property_readonly("tensors", &TensorFile::tensors, py::return_value_policy::reference_internal)
+        .def("read", &read_tensor, py::arg("name"), "A tensor decoded to a float64 array (meant for small tensors).");
+
+    py::class_<SafetensorsFile, TensorFile, std::shared_ptr<SafetensorsFile>>(m, "SafetensorsFile")
         .def(py::init([](const std::string& path) {
                  py::gil_scoped_release nogil;
                  return std::make_shared<SafetensorsFile>(path);
              }),
              py::arg("path"))
-        .def_property_readonly("path", &SafetensorsFile::path)
-        .def_property_readonly("tensors", &tensor_list)
-        .def_property_readonly("metadata", &SafetensorsFile::metadata)
-        .def(
-            "read",
-            [](const SafetensorsFile& f, const std::string& name) {
-                const TensorInfo& t = f.tensor(name);
-                if (!is_float(t.dtype))
-                    throw py::value_error(f.path() + ": tensor '" + name + "' has non-float dtype " + dtype_name(t.dtype));
-                std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
-                py::array_t<double> out(shape);
-                double* dst = out.mutable_data();
-                {
-                    py::gil_scoped_release nogil;
-                    decode(t.dtype, f.tensor_data(t), t.numel, dst);
-                }
-                return out;
-            },
-            py::arg("name"), "A float tensor decoded to a float64 array (meant for small tensors).");
+        .def_property_readonly("metadata", &SafetensorsFile::metadata);
+
+    py::class_<GgufFile, TensorFile, std::shared_ptr<GgufFile>>(m, "GgufFile")
+        .def(py::init([](const std::string& path) {
+                 py::gil_scoped_release nogil;
+                 return std::make_shared<GgufFile>(path);
+             }),
+             py::arg("path"))
+        .def_property_readonly("version", &GgufFile::version)
+        .def_property_readonly("alignment", &GgufFile::alignment)
+        .def_property_readonly("metadata", &gguf_metadata,
+                               "Scalars and strings as Python values; numeric arrays of up to 65536 elements as "
+                               "lists; other arrays (a vocabulary) as None.");
+
+    m.def(
+        "dtype_block",
+        [](const std::string& name) {
+            const DType t = dtype_arg(name);
+            return py::make_tuple(block_elements(t), block_bytes(t));
+        },
+        py::arg("name"), "(elements, bytes) per block of a type the engine decodes; ValueError for others.");
+
+    m.def(
+        "decode",
+        [](const py::buffer& buf, const std::string& dtype, size_t n) {
+            const MatrixView v = buffer_view(buf, dtype, 1, n);
+            py::array_t<float> out(static_cast<py::ssize_t>(n));
+            float* dst = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                decode(v.dtype, v.data, n, dst);
+            }
+            return out;
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("n"),
+        "n elements of an encoded buffer decoded to float32: the engine's decoders, for their tests.");
 
     m.def(
         "matrix_stats",

@@ -24,7 +24,7 @@ bool decode_rows(const MatrixView& a, size_t first, size_t count, const double* 
     const size_t n = a.cols;
     for (size_t i = 0; i < count; ++i) {
         double* row = buf + i * n;
-        decode(a.dtype, a.row(first + i), n, row);
+        decode_range(a.dtype, a.row(first + i), 0, n, row);
         if (col_weights)
             for (size_t j = 0; j < n; ++j) row[j] *= col_weights[j];
         if (row_weights)

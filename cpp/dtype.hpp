@@ -1,4 +1,8 @@
-// Element types of safetensors and their decoding to floating point.
+// Element types of safetensors and GGUF, and their decoding to floating point.
+//
+// A type encodes elements in blocks: plain types one element per block, GGUF's quantized types
+// 32 or 256 elements per block with shared scales. Encoded runs must start on a block boundary;
+// decode_range handles runs that start or end inside one.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,20 +11,42 @@
 namespace wpf {
 
 enum class DType : uint8_t {
-    BOOL, U8, I8, I16, U16, I32, U32, I64, U64, F8_E4M3, F8_E5M2, F16, BF16, F32, F64
+    BOOL, U8, I8, I16, U16, I32, U32, I64, U64, F8_E4M3, F8_E5M2, F16, BF16, F32, F64,
+    // GGUF (ggml) block types
+    Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, IQ2_XXS, IQ2_XS, IQ3_XXS,
+    IQ1_S, IQ4_NL, IQ3_S, IQ2_S, IQ4_XS, IQ1_M, TQ1_0, TQ2_0, MXFP4, NVFP4, Q1_0
 };
 
-// Parses a safetensors dtype name; false if unknown.
-bool parse_dtype(const std::string& name, DType& out);
-const char* dtype_name(DType t);
-size_t dtype_size(DType t);
-// Floating-point types are analysed; integer and bool tensors are only listed.
-bool is_float(DType t);
+// A safetensors dtype name; false if unknown (GGUF-only names are unknown there).
+bool parse_safetensors_dtype(const std::string& name, DType& out);
+// A ggml type id as GGUF stores it; false if unknown.
+bool ggml_dtype(uint32_t id, DType& out);
+// A float type's name, safetensors or ggml spelling; false if unknown or not analysable.
+bool parse_float_dtype(const std::string& name, DType& out);
 
-// Decodes n little-endian elements at src (any alignment) to double.
+const char* dtype_name(DType t);
+size_t block_elements(DType t);  // elements per block (1 for plain types)
+size_t block_bytes(DType t);     // bytes per block
+// Whether the engine decodes and analyses tensors of this type (integer and bool tensors, and
+// quantized types without a decoder here, are only listed).
+bool is_float(DType t);
+// The names of the types the engine decodes, comma-separated (for error messages).
+std::string decoded_dtypes();
+// Bytes that n elements take; n must be a multiple of block_elements(t).
+inline uint64_t encoded_bytes(DType t, uint64_t n) { return n / block_elements(t) * block_bytes(t); }
+
+// Decodes n elements at src (any alignment, little-endian) to double or float; n must be a
+// multiple of block_elements(t). Quantized types decode exactly as ggml's reference does (float
+// arithmetic, no fused multiply-add), so float output is bit-identical to it.
 void decode(DType t, const uint8_t* src, size_t n, double* dst);
-// Decodes n elements to float (F64 is rounded).
 void decode(DType t, const uint8_t* src, size_t n, float* dst);
+// Decodes elements [first, first + n) of the encoded run starting at src; first and n need not
+// fall on block boundaries.
+void decode_range(DType t, const uint8_t* src, size_t first, size_t n, double* dst);
+void decode_range(DType t, const uint8_t* src, size_t first, size_t n, float* dst);
+
+// IEEE binary16 to float, exactly.
+float half_to_float(uint16_t h);
 
 // Whether none of n decoded values is NaN or Inf.
 bool all_finite(const float* x, size_t n);

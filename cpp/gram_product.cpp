@@ -169,8 +169,7 @@ const float* GramProduct::rows_at(size_t i, size_t rows, size_t j0, size_t n, fl
         lda = a_.row_stride;
         return reinterpret_cast<const float*>(a_.row(i)) + j0;
     }
-    const size_t es = dtype_size(a_.dtype);
-    for (size_t r = 0; r < rows; ++r) decode(a_.dtype, a_.row(i + r) + j0 * es, n, tile + r * n);
+    for (size_t r = 0; r < rows; ++r) decode_range(a_.dtype, a_.row(i + r), j0, n, tile + r * n);
     lda = n;
     return tile;
 }

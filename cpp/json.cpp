@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "utf8.hpp"
+
 namespace wpf::json {
 
 bool Value::as_u64(uint64_t& out) const {
@@ -168,24 +170,10 @@ private:
 
     // Copies one UTF-8 sequence, rejecting overlong forms, surrogates and code points > U+10FFFF.
     void utf8_char(std::string& out) {
-        const auto b0 = static_cast<unsigned char>(s_[pos_]);
-        int len;
-        unsigned cp;
-        if (b0 < 0x80) { out += static_cast<char>(b0); ++pos_; return; }
-        if ((b0 & 0xE0) == 0xC0) { len = 2; cp = b0 & 0x1F; }
-        else if ((b0 & 0xF0) == 0xE0) { len = 3; cp = b0 & 0x0F; }
-        else if ((b0 & 0xF8) == 0xF0) { len = 4; cp = b0 & 0x07; }
-        else fail("invalid UTF-8");
-        if (pos_ + static_cast<size_t>(len) > s_.size()) fail("truncated UTF-8");
-        for (int i = 1; i < len; ++i) {
-            const auto b = static_cast<unsigned char>(s_[pos_ + static_cast<size_t>(i)]);
-            if ((b & 0xC0) != 0x80) fail("invalid UTF-8");
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        static constexpr unsigned kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) fail("invalid UTF-8");
-        out.append(s_.substr(pos_, static_cast<size_t>(len)));
-        pos_ += static_cast<size_t>(len);
+        const size_t len = utf8_sequence(reinterpret_cast<const unsigned char*>(s_.data()) + pos_, s_.size() - pos_);
+        if (len == 0) fail("invalid UTF-8");
+        out.append(s_.substr(pos_, len));
+        pos_ += len;
     }
 
     std::string string() {

@@ -23,7 +23,8 @@ struct MatrixView {
         if (group_rows == 0 || group_rows >= rows) return i * row_stride;
         return (i / group_rows) * group_stride + (i % group_rows) * row_stride;
     }
-    const uint8_t* row(size_t i) const { return data + row_offset(i) * dtype_size(dtype); }
+    // Row starts fall on block boundaries (job_view checks this for block types).
+    const uint8_t* row(size_t i) const { return data + encoded_bytes(dtype, row_offset(i)); }
     size_t size() const { return rows * cols; }
     bool single_group() const { return group_rows == 0 || group_rows >= rows; }
     // Elements from `data` to one past the last element of the view.

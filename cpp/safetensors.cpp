@@ -1,73 +1,18 @@
 #include "safetensors.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "errors.hpp"
 #include "json.hpp"
 
 namespace wpf {
 
-namespace {
-
-uint64_t page_size() {
-    static const uint64_t p = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    return p;
+SafetensorsFile::SafetensorsFile(const std::string& path) : TensorFile(path) {
+    read_header();
+    check_tiling();
 }
 
-}  // namespace
-
-MappedFile::MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw FormatError(path + ": cannot open: " + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        throw FormatError(path + ": not a regular file");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-    if (size_ > 0) {
-        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) {
-            const int err = errno;
-            ::close(fd);
-            throw FormatError(path + ": cannot memory-map: " + std::strerror(err));
-        }
-        data_ = static_cast<uint8_t*>(p);
-    }
-    ::close(fd);  // the mapping keeps the file alive
-}
-
-MappedFile::~MappedFile() {
-    if (data_) ::munmap(data_, size_);
-}
-
-void MappedFile::will_need(uint64_t offset, uint64_t len) const {
-    if (!data_ || len == 0 || offset >= size_) return;
-    const uint64_t start = offset / page_size() * page_size();
-    const uint64_t stop = std::min(size_, offset + len);
-    ::madvise(data_ + start, stop - start, MADV_WILLNEED);
-    ::madvise(data_ + start, stop - start, MADV_SEQUENTIAL);
-}
-
-void MappedFile::release(uint64_t offset, uint64_t len) const {
-    if (!data_ || len == 0 || offset >= size_) return;
-    // Whole pages only: a neighbour's partial page is left resident rather than re-read.
-    const uint64_t start = (offset + page_size() - 1) / page_size() * page_size();
-    const uint64_t stop = std::min(size_, offset + len) / page_size() * page_size();
-    if (stop > start) ::madvise(data_ + start, stop - start, MADV_DONTNEED);
-}
-
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
-    auto fail = [&](const std::string& tensor, const std::string& rule) -> void {
-        throw FormatError(path_ + (tensor.empty() ? "" : ": tensor '" + tensor + "'") + ": " + rule);
-    };
+void SafetensorsFile::read_header() {
     const uint64_t size = map_.size();
     if (size < 8) fail("", "truncated file: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
     uint64_t header_len = 0;
@@ -110,7 +55,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(pa
         if (!dtype || !shape || !offsets) fail(name, "entry needs dtype, shape and data_offsets");
         TensorInfo t;
         t.name = name;
-        if (dtype->kind != json::Value::Kind::String || !parse_dtype(dtype->text, t.dtype))
+        if (dtype->kind != json::Value::Kind::String || !parse_safetensors_dtype(dtype->text, t.dtype))
             fail(name, "unknown dtype '" + (dtype->kind == json::Value::Kind::String ? dtype->text : "?") + "'");
         if (shape->kind != json::Value::Kind::Array) fail(name, "shape is not an array");
         uint64_t numel = 1;
@@ -122,7 +67,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(pa
             numel *= dim;
         }
         t.numel = numel;
-        const uint64_t esize = dtype_size(t.dtype);
+        const uint64_t esize = block_bytes(t.dtype);  // safetensors types are one element per block
         if (numel > UINT64_MAX / esize) fail(name, "byte size overflows");
         if (offsets->kind != json::Value::Kind::Array || offsets->items.size() != 2 ||
             !offsets->items[0].as_u64(t.begin) || !offsets->items[1].as_u64(t.end))
@@ -132,13 +77,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(pa
             fail(name, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
                            ") out of range: the data section has " + std::to_string(data_size) + " bytes");
         if (t.end - t.begin != numel * esize)
-            fail(name, "size mismatch: data_offsets span " + std::to_string(t.end - t.begin) + " bytes but shape x dtype is " +
-                           std::to_string(numel * esize));
-        by_name_[name] = tensors_.size();  // the JSON reader already rejected duplicate keys
-        tensors_.push_back(std::move(t));
+            fail(name, "size mismatch: data_offsets span " + std::to_string(t.end - t.begin) +
+                           " bytes but shape x dtype is " + std::to_string(numel * esize));
+        add_tensor(std::move(t));  // the JSON reader already rejected duplicate keys
     }
+}
 
-    // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last.
+// The tensors must tile the data section exactly: no overlap, no hole, nothing after the last.
+void SafetensorsFile::check_tiling() const {
     std::vector<const TensorInfo*> order;
     for (const auto& t : tensors_) order.push_back(&t);
     std::sort(order.begin(), order.end(), [](const TensorInfo* a, const TensorInfo* b) {
@@ -147,21 +93,14 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(pa
     uint64_t cursor = 0;
     const TensorInfo* prev = nullptr;
     for (const TensorInfo* t : order) {
-        if (t->begin < cursor)
-            fail(t->name, "data overlaps tensor '" + prev->name + "'");
+        if (t->begin < cursor) fail(t->name, "data overlaps tensor '" + prev->name + "'");
         if (t->begin > cursor)
             fail(t->name, "hole of " + std::to_string(t->begin - cursor) + " bytes before this tensor's data");
         cursor = t->end;
         prev = t;
     }
-    if (cursor != data_size)
-        fail("", std::to_string(data_size - cursor) + " trailing bytes after the last tensor");
-}
-
-const TensorInfo& SafetensorsFile::tensor(const std::string& name) const {
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) throw FormatError(path_ + ": no tensor named '" + name + "'");
-    return tensors_[it->second];
+    const uint64_t data_size = map_.size() - data_start_;
+    if (cursor != data_size) fail("", std::to_string(data_size - cursor) + " trailing bytes after the last tensor");
 }
 
 }  // namespace wpf

@@ -14,12 +14,15 @@
 
 namespace wpf {
 
-MatrixView job_view(const SafetensorsFile& file, const Job& job) {
+MatrixView job_view(const TensorFile& file, const Job& job) {
     const TensorInfo& t = file.tensor(job.tensor);
     auto fail = [&](const std::string& why) -> void {
         throw FormatError(file.path() + ": tensor '" + t.name + "': " + why);
     };
-    if (!is_float(t.dtype)) fail(std::string("dtype ") + dtype_name(t.dtype) + " is not analysed");
+    if (!is_float(t.dtype))
+        fail(block_elements(t.dtype) > 1
+                 ? std::string("unsupported quantization ") + dtype_name(t.dtype) + " (decoded: " + decoded_dtypes() + ")"
+                 : std::string("dtype ") + dtype_name(t.dtype) + " is not a floating-point type");
     if (job.cols > job.row_stride && job.rows > 1) fail("window row stride is smaller than its width");
     const bool grouped = job.group_rows > 0 && job.group_rows < job.rows;
     if (grouped && job.group_stride < job.group_rows * job.row_stride) fail("window groups overlap");
@@ -27,7 +30,11 @@ MatrixView job_view(const SafetensorsFile& file, const Job& job) {
     const uint64_t limit = t.numel;
     if (job.offset > limit || job.rows > limit || job.cols > limit || job.row_stride > limit || job.group_stride > limit)
         fail("window lies outside the tensor's " + std::to_string(t.numel) + " elements");
-    MatrixView v{file.tensor_data(t) + job.offset * dtype_size(t.dtype), t.dtype, job.rows, job.cols,
+    // Quantized rows are decoded from block boundaries.
+    const size_t b = block_elements(t.dtype);
+    if (b > 1 && (job.offset % b || (job.rows > 1 && job.row_stride % b) || (grouped && job.group_stride % b)))
+        fail(std::string("window does not start its rows on ") + dtype_name(t.dtype) + " block boundaries");
+    MatrixView v{file.tensor_data(t) + encoded_bytes(t.dtype, job.offset), t.dtype, job.rows, job.cols,
                  std::max(job.row_stride, job.cols), grouped ? job.group_rows : 0, grouped ? job.group_stride : 0};
     using u128 = unsigned __int128;
     const size_t last = job.rows ? job.rows - 1 : 0;
@@ -45,16 +52,17 @@ struct Span {
     uint64_t offset = 0, len = 0;  // bytes within the file
 };
 
-Span job_span(const SafetensorsFile& f, const MatrixView& v) {
+Span job_span(const TensorFile& f, const MatrixView& v) {
     if (v.rows == 0 || v.cols == 0) return {};
     const uint64_t start = static_cast<uint64_t>(v.data - f.map().data());
-    const uint64_t len = v.extent() * dtype_size(v.dtype);
+    const uint64_t b = block_elements(v.dtype);
+    const uint64_t len = encoded_bytes(v.dtype, (v.extent() + b - 1) / b * b);
     return {start, len};
 }
 
 class Runner {
 public:
-    Runner(const std::vector<const SafetensorsFile*>& files, const std::vector<Job>& jobs, const RunOptions& opt)
+    Runner(const std::vector<const TensorFile*>& files, const std::vector<Job>& jobs, const RunOptions& opt)
         : files_(files), jobs_(jobs), opt_(opt), results_(jobs.size()) {
         threads_ = opt.threads > 0 ? opt.threads : hardware_threads();
         for (const Job& j : jobs) {
@@ -98,7 +106,7 @@ public:
     }
 
 private:
-    const std::vector<const SafetensorsFile*>& files_;
+    const std::vector<const TensorFile*>& files_;
     const std::vector<Job>& jobs_;
     RunOptions opt_;
     int threads_ = 1;
@@ -163,7 +171,7 @@ private:
 
 }  // namespace
 
-std::vector<JobResult> analyse(const std::vector<const SafetensorsFile*>& files, const std::vector<Job>& jobs,
+std::vector<JobResult> analyse(const std::vector<const TensorFile*>& files, const std::vector<Job>& jobs,
                                const RunOptions& options, const ProgressFn& on_progress) {
     Runner runner(files, jobs, options);
     std::mutex mu;

@@ -1,4 +1,5 @@
-// Analyses a list of matrices across memory-mapped shards: statistics and top-k singular values.
+// Analyses a list of matrices across memory-mapped files of any format: statistics, top-k
+// singular values and Gram blocks.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -6,7 +7,7 @@
 #include <vector>
 
 #include "block_gram.hpp"
-#include "safetensors.hpp"
+#include "tensor_file.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
 
@@ -50,11 +51,11 @@ using ProgressFn = std::function<bool(const Progress&)>;
 // Small matrices run concurrently, one thread each with single-threaded BLAS; large ones run one
 // at a time with every thread, so threads never oversubscribe the cores. Work goes in file order
 // and each window's pages are released when it is done. Throws Cancelled if on_progress said stop,
-// FormatError if a job's window lies outside its tensor.
-std::vector<JobResult> analyse(const std::vector<const SafetensorsFile*>& files, const std::vector<Job>& jobs,
+// FormatError if a job's window lies outside its tensor or its type has no decoder.
+std::vector<JobResult> analyse(const std::vector<const TensorFile*>& files, const std::vector<Job>& jobs,
                                const RunOptions& options, const ProgressFn& on_progress);
 
 // The view of a job's window, validated against the tensor's shape and dtype.
-MatrixView job_view(const SafetensorsFile& file, const Job& job);
+MatrixView job_view(const TensorFile& file, const Job& job);
 
 }  // namespace wpf

@@ -70,7 +70,6 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
     std::vector<double> g(s * s, 0.0);
     const size_t panel = std::max<size_t>(64, std::min<size_t>(512, (size_t{1} << 24) / std::max<size_t>(s, 1)));
     std::vector<double> buf(s * panel);
-    const size_t es = dtype_size(a.dtype);
     const double one = 1.0;
     for (size_t p0 = 0; p0 < l; p0 += panel) {
         check_cancel(cancel);
@@ -79,13 +78,13 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
         double beta = p0 == 0 ? 0.0 : 1.0;
         if (wide) {
             // Column panel: X (w x s, column-major) holds A[:, p0:p0+w]^T; G += X^T X.
-            for (size_t i = 0; i < s; ++i) decode(a.dtype, a.row(i) + p0 * es, w, buf.data() + i * w);
+            for (size_t i = 0; i < s; ++i) decode_range(a.dtype, a.row(i), p0, w, buf.data() + i * w);
             require_finite(all_finite(buf.data(), s * w));
             const char uplo = 'U', trans = 'T';
             L.dsyrk(&uplo, &trans, &si, &wi, &one, buf.data(), &wi, &beta, g.data(), &si);
         } else {
             // Row panel: Y (s x w, column-major) holds A[p0:p0+w, :]^T; G += Y Y^T.
-            for (size_t j = 0; j < w; ++j) decode(a.dtype, a.row(p0 + j), s, buf.data() + j * s);
+            for (size_t j = 0; j < w; ++j) decode_range(a.dtype, a.row(p0 + j), 0, s, buf.data() + j * s);
             require_finite(all_finite(buf.data(), s * w));
             const char uplo = 'U', trans = 'N';
             L.dsyrk(&uplo, &trans, &si, &wi, &one, buf.data(), &si, &beta, g.data(), &si);

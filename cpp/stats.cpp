@@ -147,14 +147,15 @@ Moments fused(DType t, const uint8_t* p, size_t n, double c) {
 
 bool finite_sums(const Moments& m) { return std::isfinite(m.mean) && std::isfinite(m.m4); }
 
-// Moments of n encoded elements at p. buf holds kBlock doubles of scratch.
-Moments block_moments(DType t, const uint8_t* p, size_t n, double c, double* buf) {
+// Moments of elements [first, first + n) of the encoded row at `row`. buf holds kBlock doubles
+// of scratch.
+Moments block_moments(DType t, const uint8_t* row, size_t first, size_t n, double c, double* buf) {
     const bool direct = t == DType::BF16 || t == DType::F32 || t == DType::F64;
     if (direct) {
-        Moments m = fused(t, p, n, c);
+        Moments m = fused(t, row + encoded_bytes(t, first), n, c);
         if (finite_sums(m)) return m;
     }
-    decode(t, p, n, buf);
+    decode_range(t, row, first, n, buf);
     Moments m;
     if (!direct) {
         m = fused(DType::F64, reinterpret_cast<const uint8_t*>(buf), n, c);
@@ -178,7 +179,6 @@ Moments block_moments(DType t, const uint8_t* p, size_t n, double c, double* buf
 Moments range_moments(const MatrixView& a, size_t begin, size_t end, const std::atomic<bool>* cancel) {
     std::vector<double> buf(kBlock);
     Moments acc;
-    const size_t es = dtype_size(a.dtype);
     double shift = 0;
     bool have_shift = false;
     size_t i = begin;
@@ -186,15 +186,15 @@ Moments range_moments(const MatrixView& a, size_t begin, size_t end, const std::
         if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
         const size_t r = i / a.cols, c = i % a.cols;
         const size_t len = std::min({kBlock, end - i, a.cols - c});
-        const uint8_t* p = a.row(r) + c * es;
+        const uint8_t* row = a.row(r);
         if (!have_shift) {
             // The first value of the range: within a few std of the mean for any sane data.
             double first;
-            decode(a.dtype, p, 1, &first);
+            decode_range(a.dtype, row, c, 1, &first);
             shift = std::isfinite(first) ? first : 0.0;
             have_shift = true;
         }
-        acc.merge(block_moments(a.dtype, p, len, acc.n ? acc.mean : shift, buf.data()));
+        acc.merge(block_moments(a.dtype, row, c, len, acc.n ? acc.mean : shift, buf.data()));
         i += len;
     }
     return acc;

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 import weightprint_fast as wf
-from weightprint_fast.report import plot, table
+from weightprint_fast.apps.report import plot, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from derivatives import CACHE  # noqa: E402

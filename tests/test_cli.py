@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from weightprint_fast import cli, demo
+from weightprint_fast.apps import cli, demo
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import weightprint_fast as wf
-from weightprint_fast import demo
+from weightprint_fast.apps import demo
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from safetensors.numpy import save_file
 
 import weightprint_fast as wf
-from weightprint_fast import cli, demo
-from weightprint_fast.locate import resolve_hub_reference
+from weightprint_fast.apps import cli, demo
+from weightprint_fast.readers.locate import resolve_hub_reference
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_progress_bar_is_never_drawn_empty(capsys, models):
 
 
 def test_progress_bar_shows_checkpoint_name_bytes_and_eta():
-    from weightprint_fast.scan import progress_bar
+    from weightprint_fast.engine.progress import progress_bar
 
     bar = progress_bar("family-a")
     bar(1, 4, 1000, 4000)

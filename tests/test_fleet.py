@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import weightprint_fast as wf
-from weightprint_fast import cli, demo
-from weightprint_fast.store import FingerprintStore, stamp
+from weightprint_fast.apps import cli, demo
+from weightprint_fast.apps.store import FingerprintStore, stamp
 
 
 @pytest.fixture(scope="module")

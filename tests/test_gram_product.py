@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import bf16_bits_to_f64, f32_to_bf16_bits
-from weightprint_fast._native import engine
+from weightprint_fast.engine import engine
 
 
 def product(a, x, threads=1, dtype="F32"):

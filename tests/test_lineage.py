@@ -12,7 +12,7 @@ from safetensors.numpy import save_file
 
 import rewrites as rw
 import weightprint_fast as wf
-from weightprint_fast._native import engine
+from weightprint_fast.engine import engine
 
 HIDDEN, HEADS, KV, HEAD_DIM, FFN, LAYERS, VOCAB = 64, 4, 2, 16, 96, 3, 50
 CONFIG = {"model_type": "llama", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV,

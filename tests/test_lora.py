@@ -7,7 +7,7 @@ import pytest
 from safetensors.numpy import save_file
 
 import weightprint_fast as wf
-from weightprint_fast.lora import delta_moments, delta_singular_values
+from weightprint_fast.readers.lora import delta_moments, delta_singular_values
 
 MODULES = {"self_attn.q_proj": (32, 24), "self_attn.v_proj": (16, 24), "mlp.down_proj": (24, 40)}
 

@@ -27,7 +27,7 @@ def test_valid_file_lists_tensors_and_metadata(tmp_path):
     p = tmp_path / "m.safetensors"
     save_file({"a": np.ones((2, 3), np.float32), "b": np.arange(4, dtype=np.int64)}, str(p), metadata={"k": "v"})
     f = core.SafetensorsFile(str(p))
-    assert {t["name"]: (t["dtype"], t["shape"]) for t in f.tensors} == {"a": ("F32", (2, 3)), "b": ("I64", (4,))}
+    assert {t.name: (t.dtype, t.shape) for t in f.tensors} == {"a": ("F32", (2, 3)), "b": ("I64", (4,))}
     assert f.metadata == {"k": "v"}
 
 

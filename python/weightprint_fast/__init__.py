@@ -12,16 +12,17 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from ._native import WeightprintFormatError
-from .batch import BatchReport, SearchHit, batch, search
+from .apps.batch import BatchReport, SearchHit, batch, search
+from .apps.store import FingerprintStore
 from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
+from .engine import WeightprintFormatError
+from .engine.analyse import TensorEntry, TensorFileSet, Window, WindowResult, analyse
+from .engine.kernels import METHODS, matrix_stats, top_singular_values
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
 from .invariants import AttentionGeometry, Invariants
-from .kernels import METHODS, matrix_stats, top_singular_values
 from .naming import TYPE_ORDER, ProjectionType, UnknownArchitectureError
-from .safetensors_files import ShardSet, TensorEntry, open_shards
-from .scan import TensorRecord, Window, WindowResult, analyse, scan
-from .store import FingerprintStore
+from .readers import open_gguf, open_shards, open_tensor_files
+from .readers.scan import TensorRecord, scan
 
 __all__ = [
     "AttentionGeometry",
@@ -41,8 +42,8 @@ __all__ = [
     "Fingerprint",
     "FingerprintFileError",
     "ProjectionType",
-    "ShardSet",
     "TensorEntry",
+    "TensorFileSet",
     "TensorRecord",
     "UnknownArchitectureError",
     "WeightprintFormatError",
@@ -53,7 +54,9 @@ __all__ = [
     "compare_many",
     "fingerprint",
     "matrix_stats",
+    "open_gguf",
     "open_shards",
+    "open_tensor_files",
     "scan",
     "top_singular_values",
     "__version__",

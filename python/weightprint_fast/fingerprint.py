@@ -15,8 +15,8 @@ import numpy as np
 from .arrays import decode_array, encode_array
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
-from .scan import show_progress
-from .sources import MatrixRecord, ReadSettings, read_checkpoint
+from .engine.progress import show_progress
+from .readers import MatrixRecord, ReadSettings, read_checkpoint
 from .vectors import clustering, normalize, pool_moments
 
 SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them

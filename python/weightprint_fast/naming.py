@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Mapping, Optional, Sequence
 
+import numpy as np
+
 
 class ProjectionType(str, Enum):
     """The seven projection types of a decoder layer, in vector order."""
@@ -226,3 +228,21 @@ def map_tensors(
             + ". Pass name_patterns={regex with (?P<layer>\\d+): type} to map them."
         )
     return out
+
+
+def part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
+    """(rows, columns) of one part's matrix inside a stored tensor of the given (rows, columns)."""
+    rows = part.rows if part.rows is not None else shape[0] - part.row_start
+    cols = part.cols if part.cols is not None else shape[1] - part.col_start
+    return rows, cols
+
+
+def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices, in the stored tensor, of one part's matrix."""
+    n_rows, n_cols = part_shape(part, shape)
+    i = np.arange(n_rows)
+    if part.group_rows:
+        rows = part.row_start + (i // part.group_rows) * part.group_stride + i % part.group_rows
+    else:
+        rows = part.row_start + i
+    return rows, part.col_start + np.arange(n_cols)

@@ -8,8 +8,8 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .compare import Comparison, ComparisonMatrix
-from .fingerprint import Fingerprint
+from ..compare import Comparison, ComparisonMatrix
+from ..fingerprint import Fingerprint
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -85,7 +85,7 @@ def plot(fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[Com
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(fps), 6), fontsize=8)
     if panels == 3:
-        from .compare import compare_many
+        from ..compare import compare_many
 
         cm = matrix if matrix is not None else compare_many(fps)
         im = axes[2].imshow(cm.signals["sd_cosine"], vmin=min(0.9, float(np.nanmin(cm.signals["sd_cosine"]))), vmax=1.0,

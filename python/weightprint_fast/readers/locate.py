@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Union
 
-from ._native import WeightprintFormatError
+from ..engine import WeightprintFormatError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _HUB_REFERENCE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")

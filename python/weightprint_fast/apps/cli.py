@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from . import __version__
-from ._native import WeightprintFormatError
-from .safetensors_files import open_shards
+from .. import __version__
+from ..engine import WeightprintFormatError
+from ..readers import locate, open_tensor_files
 
 EXIT_OK, EXIT_USAGE, EXIT_UNRELATED, EXIT_UNDETERMINED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
@@ -52,7 +52,7 @@ def _progress(args: argparse.Namespace) -> Optional[bool]:
 
 
 def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list:
-    from .compare import as_fingerprint
+    from ..compare import as_fingerprint
 
     return [as_fingerprint(p, **_settings(args)) for p in paths]
 
@@ -85,7 +85,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare, compare_many
+    from ..compare import compare, compare_many
     from .report import comparison_table, matrix_table
 
     fps = _load_all(args.models, args)
@@ -127,7 +127,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .report import table
 
-    shards = open_shards(args.path)
+    shards = open_tensor_files(locate(args.path))
     rows = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
             for t in shards.tensors]
     if args.json:
@@ -142,8 +142,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
-    from .compare import compare, compare_many
-    from .fingerprint import fingerprint
+    from ..compare import compare, compare_many
+    from ..fingerprint import fingerprint
     from .report import comparison_table, fingerprint_table, matrix_table, plot
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="weightprint-demo-"))
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_plot)
 
-    sp = sub.add_parser("inspect", parents=[common], help="list the tensors of a safetensors checkpoint")
+    sp = sub.add_parser("inspect", parents=[common], help="list the tensors of a safetensors or GGUF checkpoint")
     sp.add_argument("path", help="a .safetensors file, a directory of shards, or an index JSON")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)

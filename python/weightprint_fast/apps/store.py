@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
-from .fingerprint import Fingerprint
+from ..fingerprint import Fingerprint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (

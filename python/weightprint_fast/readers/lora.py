@@ -17,10 +17,10 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from . import _core
-from ._native import WeightprintFormatError
-from .naming import map_tensors
-from .sources import MatrixRecord, SourceInfo, part_indices
+from ..engine import WeightprintFormatError
+from ..naming import map_tensors, part_indices
+from .files import open_shards
+from .records import MatrixRecord, SourceInfo
 
 ADAPTER_CONFIG = "adapter_config.json"
 _LORA_NAME = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(?:\.[^.]+)?\.weight$")
@@ -68,12 +68,13 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
     weights = path / "adapter_model.safetensors"
     if not weights.is_file():
         raise WeightprintFormatError(f"{path}: no adapter_model.safetensors (only safetensors adapters are read)")
-    f = _core.SafetensorsFile(str(weights))
+    f = open_shards(weights)
+    by_name = {t.name: t for t in f.tensors}
     pairs: dict[str, dict[str, str]] = {}
     for t in f.tensors:
-        m = _LORA_NAME.match(t["name"])
+        m = _LORA_NAME.match(t.name)
         if m:
-            pairs.setdefault(m["module"], {})[m["which"]] = t["name"]
+            pairs.setdefault(m["module"], {})[m["which"]] = t.name
     incomplete = [mod for mod, ab in pairs.items() if len(ab) != 2]
     if incomplete:
         raise WeightprintFormatError(f"{weights}: module '{incomplete[0]}' has lora_A or lora_B but not both")
@@ -82,7 +83,7 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
     transposed = bool(config.get("fan_in_fan_out"))
     factors, shapes = {}, []
     for module, ab in pairs.items():
-        a, b = f.read(ab["A"]), f.read(ab["B"])
+        a, b = f.read(by_name[ab["A"]]), f.read(by_name[ab["B"]])
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
             raise WeightprintFormatError(f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain")
         name = module.removeprefix("base_model.model.") + ".weight"
@@ -103,7 +104,7 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
             ))
     info = SourceInfo(
         str(path), "lora", str(config.get("base_model_name_or_path") or "lora"), sorted({m.family for m in mapped}),
-        sum(math.prod(t["shape"]) for t in f.tensors), dict(Counter(t["dtype"] for t in f.tensors)),
+        sum(math.prod(t.shape) for t in f.tensors), dict(Counter(t.dtype for t in f.tensors)),
         {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
     )
     return records, info

@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._native import engine
+from . import engine
 
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
 
@@ -16,27 +16,26 @@ _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dt
 METHODS = ("auto", "exact", "fast")
 
 
-_RAW_DTYPES = {"bf16": ("BF16", np.uint16), "f8_e4m3": ("F8_E4M3", np.uint8), "f8_e5m2": ("F8_E5M2", np.uint8)}
-
-
 def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, int, int]:
     a = np.asarray(a)
-    if dtype is not None:
-        if dtype.lower() not in _RAW_DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(_RAW_DTYPES)}")
-        name, raw = _RAW_DTYPES[dtype.lower()]
-        if a.dtype != raw:
-            raise TypeError(f"dtype={dtype!r} needs its raw bits as a {np.dtype(raw).name} array")
-    elif a.dtype in _NUMPY_DTYPES:
-        name = _NUMPY_DTYPES[a.dtype]
-    else:
-        raise TypeError(f"unsupported array dtype {a.dtype} (float16/32/64, or raw bits with dtype=)")
     if a.ndim == 1:
         a = a.reshape(1, -1)
     if a.ndim != 2:
         raise ValueError(f"expected a 1-D or 2-D array, got shape {a.shape}")
     a = np.ascontiguousarray(a)
-    return a, name, a.shape[0], a.shape[1]
+    if dtype is None:
+        if a.dtype not in _NUMPY_DTYPES:
+            raise TypeError(f"unsupported array dtype {a.dtype} (float16/32/64, or raw bits with dtype=)")
+        return a, _NUMPY_DTYPES[a.dtype], a.shape[0], a.shape[1]
+    name = dtype.upper()
+    elements, size = engine().dtype_block(name)  # ValueError for a type the engine does not decode
+    if a.dtype.kind != "u":
+        raise TypeError(f"dtype={dtype!r} needs its raw bits as an unsigned integer array (uint8, or uint16 "
+                        f"for 16-bit types), got {a.dtype}")
+    row_bytes = a.shape[1] * a.dtype.itemsize
+    if row_bytes % size:
+        raise ValueError(f"rows of {row_bytes} bytes do not hold whole {name} blocks of {size} bytes")
+    return a, name, a.shape[0], row_bytes // size * elements
 
 
 def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1) -> dict:
@@ -44,8 +43,9 @@ def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1
 
     Returns a dict: ``count`` (finite elements), ``mean``, ``std`` (population), ``min``, ``max``,
     ``skewness``, ``kurtosis`` (excess), ``nan`` and ``inf`` (counts; those are excluded from the
-    moments), ``m2`` (sum of squared deviations, for exact pooling). ``dtype="bf16"`` reads a
-    uint16 array as bfloat16 bits; ``"f8_e4m3"``/``"f8_e5m2"`` read uint8 arrays.
+    moments), ``m2`` (sum of squared deviations, for exact pooling). With ``dtype`` the array holds
+    raw encoded bits, one row per matrix row: ``"bf16"`` (uint16), ``"f8_e4m3"``/``"f8_e5m2"``
+    (uint8), or a GGUF type such as ``"q4_k"`` (uint8, whole blocks per row).
     """
     m, name, rows, cols = _as_matrix(a, dtype)
     return engine().matrix_stats(m, name, rows, cols, threads)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from . import _core
+from .. import _core
 
 WeightprintFormatError = _core.WeightprintFormatError
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
-from .compare import Comparison, compare
-from .fingerprint import Fingerprint
-from .scan import show_progress, usable_cores
+from ..compare import Comparison, compare
+from ..fingerprint import Fingerprint
+from ..engine.analyse import usable_cores
+from ..engine.progress import show_progress
 from .store import FingerprintStore, stamp
 
 
@@ -37,7 +38,7 @@ class BatchReport:
 
 def fingerprint_to_json(path: str, settings: dict) -> tuple[str, Optional[str], Optional[str]]:
     """Worker task: (path, fingerprint JSON or None, error or None). Never raises."""
-    from .fingerprint import fingerprint
+    from ..fingerprint import fingerprint
 
     try:
         fp = fingerprint(path, progress=False, **settings)
@@ -157,7 +158,7 @@ def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, Fingerp
            top: int = 10, **settings) -> list[SearchHit]:
     """The stored models ranked by closeness to ``query`` (a Fingerprint, a saved fingerprint or a
     checkpoint), best first: by verdict, then by spectral distance (or SD cosine)."""
-    from .compare import as_fingerprint
+    from ..compare import as_fingerprint
 
     q = as_fingerprint(query, **settings)
     own = not isinstance(store, FingerprintStore)

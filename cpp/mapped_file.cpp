@@ -1,0 +1,66 @@
+#include "mapped_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "errors.hpp"
+
+namespace wpf {
+
+namespace {
+
+uint64_t page_size() {
+    static const uint64_t p = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    return p;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw FormatError(path + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw FormatError(path + ": not a regular file");
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    if (size_ > 0) {
+        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            const int err = errno;
+            ::close(fd);
+            throw FormatError(path + ": cannot memory-map: " + std::strerror(err));
+        }
+        data_ = static_cast<uint8_t*>(p);
+    }
+    ::close(fd);  // the mapping keeps the file alive
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(data_, size_);
+}
+
+void MappedFile::will_need(uint64_t offset, uint64_t len) const {
+    if (!data_ || len == 0 || offset >= size_) return;
+    const uint64_t start = offset / page_size() * page_size();
+    const uint64_t stop = std::min(size_, offset + len);
+    ::madvise(data_ + start, stop - start, MADV_WILLNEED);
+    ::madvise(data_ + start, stop - start, MADV_SEQUENTIAL);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t len) const {
+    if (!data_ || len == 0 || offset >= size_) return;
+    // Whole pages only: a neighbour's partial page is left resident rather than re-read.
+    const uint64_t start = (offset + page_size() - 1) / page_size() * page_size();
+    const uint64_t stop = std::min(size_, offset + len) / page_size() * page_size();
+    if (stop > start) ::madvise(data_ + start, stop - start, MADV_DONTNEED);
+}
+
+}  // namespace wpf

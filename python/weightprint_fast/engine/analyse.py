@@ -1,0 +1,148 @@
+"""The engine over opened checkpoint files: one call measures many windows of many tensors.
+
+Readers open files (``readers/``) and hand a :class:`TensorFileSet` and a list of
+:class:`Window` to :func:`analyse`; the engine's scheduler does the rest (threads, page
+release, progress, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .. import _core
+from . import WeightprintFormatError, engine
+from .kernels import METHODS
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """One tensor as its file's table describes it."""
+
+    name: str
+    dtype: str  # safetensors or ggml type name, e.g. "BF16", "Q4_K"
+    shape: tuple[int, ...]  # row-major (GGUF's dimension order reversed)
+    shard: int  # index into TensorFileSet.paths
+    analysed: bool  # whether the engine decodes this dtype
+    quantized: bool  # blocks of values with shared scales (GGUF's Q and IQ types)
+
+
+class TensorFileSet:
+    """The validated, memory-mapped files of one checkpoint (safetensors shards or GGUF splits).
+
+    Every file's table was checked against its format before this set exists; a tensor name
+    may appear in one file only.
+    """
+
+    def __init__(self, paths: Sequence[Path], files: Sequence[_core.TensorFile]):
+        self.paths = list(paths)
+        self.files = list(files)
+        self.tensors: list[TensorEntry] = []
+        seen: dict[str, Path] = {}
+        for i, f in enumerate(self.files):
+            for t in f.tensors:
+                if t.name in seen:
+                    raise WeightprintFormatError(f"{self.paths[i]}: tensor '{t.name}' also appears in {seen[t.name]}")
+                seen[t.name] = self.paths[i]
+                self.tensors.append(TensorEntry(t.name, t.dtype, tuple(t.shape), i, t.analysed, t.quantized))
+
+    @property
+    def format(self) -> str:
+        return self.files[0].format if self.files else "safetensors"
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.paths)
+
+    def read(self, entry: TensorEntry) -> np.ndarray:
+        """A (small) tensor decoded to float64."""
+        return self.files[entry.shard].read(entry.name)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A 2-D block of one tensor, in elements: rows x cols starting at ``offset``.
+
+    Fused projections are analysed as row ranges (or, for transposed storage, column ranges via
+    ``row_stride``) of their tensor, without copying. Rows may come in groups of ``group_rows``
+    whose starts are ``group_stride`` elements apart (per-head interleaved fused QKV).
+    """
+
+    tensor: TensorEntry
+    rows: int
+    cols: int
+    offset: int = 0
+    row_stride: int = 0  # 0: equal to cols
+    stats: bool = True
+    k: int = 0  # singular values wanted
+    group_rows: int = 0  # 0: one group
+    group_stride: int = 0
+    gram: Optional[_core.BlockGramSpec] = None  # diagonal Gram blocks wanted (lineage invariants)
+
+
+@dataclass
+class WindowResult:
+    stats: Optional[dict]
+    singular_values: Optional[np.ndarray]  # descending, float64
+    svd_method: Optional[str]
+    error_bound: Optional[float]
+    error: Optional[str]
+    seconds: float
+    gram: Optional[np.ndarray] = None  # (blocks, block, block) when the window asked for them
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def analyse(
+    shards: TensorFileSet,
+    windows: Sequence[Window],
+    *,
+    threads: Optional[int] = None,
+    method: str = "auto",
+    tol: float = 1e-3,
+    oversample: int = 10,
+    krylov_blocks: int = 8,
+    progress: Optional[Callable[[int, int, int, int], None]] = None,
+) -> list[WindowResult]:
+    """Statistics and top-k singular values of every window, in one multithreaded engine call.
+
+    ``progress(jobs_done, jobs_total, bytes_done, bytes_total)`` is called about every 100 ms.
+    Ctrl-C stops the engine and raises KeyboardInterrupt.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    jobs = [
+        _core.Job(file=w.tensor.shard, tensor=w.tensor.name, offset=w.offset, rows=w.rows, cols=w.cols,
+                  row_stride=w.row_stride or w.cols, stats=w.stats, k=w.k, group_rows=w.group_rows,
+                  group_stride=w.group_stride, gram=w.gram or _core.BlockGramSpec())
+        for w in windows
+    ]
+    raw = engine().analyse(
+        shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
+    )
+    out = []
+    for w, r in zip(windows, raw):
+        svd = r["svd"]
+        out.append(
+            WindowResult(
+                stats=r["stats"],
+                singular_values=None if svd is None else np.asarray(svd["values"], dtype=np.float64),
+                svd_method=None if svd is None else svd["method"],
+                error_bound=None if svd is None else svd["error_bound"],
+                error=r["error"],
+                seconds=r["seconds"],
+                gram=None if r["gram"] is None or w.gram is None
+                else np.asarray(r["gram"]).reshape(-1, w.gram.block, w.gram.block),
+            )
+        )
+    return out

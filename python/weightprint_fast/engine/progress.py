@@ -1,0 +1,39 @@
+"""Progress bars for long engine calls: drawn on a terminal only, named after the checkpoint."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+
+class _Bar:
+    """A tqdm bar over bytes, fed by the engine's progress callback. It is made on the first
+    report, when the total is known, and shown only if the work lasts over half a second."""
+
+    def __init__(self, desc: str):
+        self._desc = desc
+        self._bar = None
+
+    def __call__(self, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
+        if self._bar is None:
+            if bytes_total == 0:
+                return
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=bytes_total, unit="B", unit_scale=True, desc=self._desc, leave=False, delay=0.5)
+        self._bar.update(bytes_done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def progress_bar(desc: str) -> _Bar:
+    """A progress bar on stderr to pass as ``analyse(progress=...)``; close() it when done."""
+    return _Bar(desc)
+
+
+def show_progress(progress: Optional[bool]) -> bool:
+    """Whether to draw progress bars: as asked, else only when stderr is a terminal (bars in logs
+    and pipes are noise)."""
+    return sys.stderr.isatty() if progress is None else progress

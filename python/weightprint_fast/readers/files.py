@@ -1,0 +1,169 @@
+"""Opening a checkpoint's files: safetensors shards checked against their index, GGUF split sets
+checked for completeness. Each file is parsed and validated by the engine (``cpp/safetensors.cpp``,
+``cpp/gguf.cpp``); this module finds the files and checks what spans several of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Optional, Union
+
+from .. import _core
+from ..engine import WeightprintFormatError
+from ..engine.analyse import TensorFileSet
+
+PathLike = Union[str, os.PathLike]
+
+INDEX_SUFFIX = ".safetensors.index.json"
+
+
+def _index_shards(index_path: Path) -> tuple[list[Path], dict]:
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightprintFormatError(f"{index_path}: cannot read index: {e}") from e
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise WeightprintFormatError(f"{index_path}: index has no 'weight_map' object")
+    root = index_path.parent.resolve()
+    shards: dict[str, Path] = {}
+    for name, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard:
+            raise WeightprintFormatError(f"{index_path}: tensor '{name}': shard name is not a string")
+        if os.path.isabs(shard) or ".." in Path(shard).parts:
+            raise WeightprintFormatError(
+                f"{index_path}: tensor '{name}': shard '{shard}' points outside the checkpoint directory"
+            )
+        resolved = (root / shard).resolve()
+        if root not in resolved.parents:
+            raise WeightprintFormatError(
+                f"{index_path}: tensor '{name}': shard '{shard}' points outside the checkpoint directory"
+            )
+        if not resolved.is_file():
+            raise WeightprintFormatError(f"{index_path}: tensor '{name}': missing shard '{shard}'")
+        shards.setdefault(shard, resolved)
+    return [shards[s] for s in sorted(shards)], weight_map
+
+
+def open_shards(path: PathLike) -> TensorFileSet:
+    """The shards of a checkpoint given as a ``.safetensors`` file, an index JSON, or a directory.
+
+    A directory is read through ``model.safetensors.index.json`` (or another single
+    ``*.safetensors.index.json``) when present, else ``model.safetensors``, else its
+    ``*.safetensors`` files. Raises WeightprintFormatError for anything malformed or missing.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    if p.is_dir():
+        indexes = sorted(p.glob("*" + INDEX_SUFFIX))
+        if (p / ("model" + INDEX_SUFFIX)).is_file():
+            return _open_index(p / ("model" + INDEX_SUFFIX))
+        if len(indexes) == 1:
+            return _open_index(indexes[0])
+        if (p / "model.safetensors").is_file():
+            return _safetensors_set([p / "model.safetensors"])
+        files = sorted(p.glob("*.safetensors"))
+        if not files:
+            raise WeightprintFormatError(f"{p}: no .safetensors files in this directory")
+        return _safetensors_set(files)
+    if p.name.endswith(INDEX_SUFFIX) or p.suffix == ".json":
+        return _open_index(p)
+    return _safetensors_set([p])
+
+
+def _safetensors_set(paths: list[Path]) -> TensorFileSet:
+    return TensorFileSet(paths, [_core.SafetensorsFile(str(p)) for p in paths])
+
+
+def _open_index(index_path: Path) -> TensorFileSet:
+    paths, weight_map = _index_shards(index_path)
+    shards = _safetensors_set(paths)
+    for t in shards.tensors:
+        listed = weight_map.get(t.name)
+        if listed is None:
+            raise WeightprintFormatError(
+                f"{index_path}: tensor '{t.name}' of shard '{shards.paths[t.shard].name}' is not in the index"
+            )
+        if (index_path.parent / listed).resolve() != shards.paths[t.shard]:
+            raise WeightprintFormatError(
+                f"{index_path}: tensor '{t.name}' is listed in shard '{listed}' but stored in "
+                f"'{shards.paths[t.shard].name}'"
+            )
+    present = {t.name for t in shards.tensors}
+    for name, shard in weight_map.items():
+        if name not in present:
+            raise WeightprintFormatError(f"{index_path}: tensor '{name}' is listed in '{shard}' but not stored there")
+    return shards
+
+
+_SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+
+
+def _split_value(f: _core.GgufFile, key: str) -> int:
+    value = f.metadata.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WeightprintFormatError(f"{f.path}: GGUF split file without an integer '{key}'")
+    return value
+
+
+def open_gguf(path: PathLike) -> TensorFileSet:
+    """A GGUF checkpoint: one file, or a split set named ``NAME-00001-of-0000N.gguf`` (any of its
+    files may be given). A split set must be complete and consistent: every file present, each
+    one's ``split.no`` / ``split.count`` matching its name, every tensor in exactly one file and
+    the total equal to ``split.tensors.count``."""
+    p = Path(path)
+    m = _SPLIT_NAME.match(p.name)
+    if m is None:
+        f = _core.GgufFile(str(p))
+        if isinstance(f.metadata.get("split.count"), int) and f.metadata["split.count"] > 1:
+            raise WeightprintFormatError(
+                f"{p}: part of a {f.metadata['split.count']}-file split GGUF, but its name does not say which "
+                f"(expected NAME-0000K-of-0000N.gguf)")
+        return TensorFileSet([p], [f])
+    count = int(m["count"])
+    if count < 1 or int(m["no"]) > count or int(m["no"]) < 1:
+        raise WeightprintFormatError(f"{p}: split number {m['no']} of {m['count']} is out of range")
+    paths = [p.with_name(f"{m['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    missing = [q.name for q in paths if not q.is_file()]
+    if missing:
+        raise WeightprintFormatError(f"{p}: split GGUF is incomplete: missing {', '.join(missing)}")
+    files = [_core.GgufFile(str(q)) for q in paths]
+    for i, f in enumerate(files):
+        if _split_value(f, "split.count") != count:
+            raise WeightprintFormatError(f"{f.path}: split.count is {f.metadata['split.count']}, its name says {count}")
+        if _split_value(f, "split.no") != i:
+            raise WeightprintFormatError(f"{f.path}: split.no is {f.metadata['split.no']}, its name says {i}")
+    declared = _split_value(files[0], "split.tensors.count")
+    shards = TensorFileSet(paths, files)
+    if len(shards.tensors) != declared:
+        raise WeightprintFormatError(
+            f"{paths[0]}: split.tensors.count is {declared} but the {count} files hold {len(shards.tensors)} tensors")
+    return shards
+
+
+def gguf_in(directory: Path) -> Optional[Path]:
+    """The GGUF checkpoint in a directory without safetensors: its only file or split set, else None."""
+    if any(directory.glob("*.safetensors")):
+        return None
+    found = sorted(directory.glob("*.gguf"))
+    stems = {(_SPLIT_NAME.match(q.name) or {"stem": q.stem})["stem"] for q in found}
+    if len(stems) > 1:
+        raise WeightprintFormatError(
+            f"{directory}: {len(stems)} GGUF checkpoints here ({', '.join(sorted(q.name for q in found)[:4])}); "
+            "name the file")
+    return found[0] if found else None
+
+
+def open_tensor_files(path: PathLike) -> TensorFileSet:
+    """The files of a safetensors or GGUF checkpoint (see :func:`open_shards`, :func:`open_gguf`)."""
+    p = Path(path)
+    if p.is_dir():
+        p = gguf_in(p) or p
+    if p.suffix.lower() == ".gguf":
+        if not p.exists():
+            raise FileNotFoundError(f"{p}: no such file or directory")
+        return open_gguf(p)
+    return open_shards(p)

@@ -1,0 +1,69 @@
+"""What every reader returns: one :class:`MatrixRecord` per projection matrix and a
+:class:`SourceInfo` about the checkpoint; and what every reader is told: :class:`ReadSettings`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from ..engine import WeightprintFormatError
+from ..invariants import AttentionGeometry
+
+
+@dataclass
+class MatrixRecord:
+    """Measurements of one projection matrix. ``stats`` as :func:`matrix_stats` returns them."""
+
+    layer: int
+    type: str
+    tensor: str
+    shape: tuple[int, int]
+    stats: dict
+    singular_values: Optional[np.ndarray]  # descending, up to top_k values
+    error: Optional[str] = None  # why singular values are missing
+    expert: Optional[int] = None
+    gram: Optional[np.ndarray] = None  # diagonal Gram blocks for the lineage invariants (invariants.py)
+
+
+@dataclass
+class SourceInfo:
+    source: str
+    format: str  # "safetensors", "gguf" or "lora"
+    architecture: str
+    families: list[str]
+    parameters: int  # elements in all tensors of the checkpoint
+    dtypes: dict[str, int] = field(default_factory=dict)  # dtype -> number of tensors
+    extra: dict = field(default_factory=dict)
+    geometry: Optional[AttentionGeometry] = None  # head layout, where the config gives it
+    qk_norm: bool = False  # query/key normalization (per-head QK scale is then free)
+    norms_folded: bool = False  # norm weights folded into the invariants' Gram blocks
+
+
+def read_config(path: Path) -> dict:
+    """config.json beside the weights (in the directory, or beside a single file), else {}."""
+    d = path if path.is_dir() else path.parent
+    cfg = d / "config.json"
+    if not cfg.is_file():
+        return {}
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightprintFormatError(f"{cfg}: cannot read config: {e}") from e
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """What a reader measures of each projection matrix, and how."""
+
+    top_k: int  # singular values per matrix
+    threads: Optional[int] = None  # engine threads (None: usable cores)
+    method: str = "auto"  # singular-value method
+    tol: float = 1e-3  # relative error auto certifies
+    name_patterns: Optional[Mapping[str, str]] = None  # extra naming rules
+    progress: bool = False  # a progress bar on stderr
+    invariants: bool = True  # the lineage invariants' Gram blocks (invariants.py)

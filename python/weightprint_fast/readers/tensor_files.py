@@ -1,0 +1,138 @@
+"""Safetensors and GGUF checkpoints: every projection matrix measured in one engine call.
+
+The tensors' names map to (layer, projection type) parts (``naming.py``); each part becomes a
+window of its tensor, with the lineage invariants' Gram blocks where they apply
+(``invariants.py``); the engine decodes each window tile by tile, whatever its format and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .. import _core
+from ..engine.analyse import TensorFileSet, Window, analyse
+from ..engine.progress import progress_bar
+from ..invariants import AttentionGeometry, attention_geometry, gram_layout, has_qk_norm, norm_role, norm_tensors
+from ..naming import MappedTensor, Part, map_tensors, part_shape
+from .files import open_tensor_files
+from .records import MatrixRecord, ReadSettings, SourceInfo, read_config
+
+
+def _architecture(config: Mapping, families: list[str]) -> str:
+    arch = config.get("model_type") or config.get("general.architecture")
+    if arch:
+        return str(arch)
+    archs = config.get("architectures")
+    if isinstance(archs, list) and archs:
+        return str(archs[0])
+    return families[0] if families else "unknown"
+
+
+def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
+    r, c = mt.shape[-2:]
+    rows, cols = part_shape(part, (r, c))
+    stacked = len(mt.shape) == 3 and part.expert is not None
+    offset = (part.expert if stacked else 0) * r * c + part.row_start * c + part.col_start
+    return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
+                  group_rows=part.group_rows, group_stride=part.group_stride * c)
+
+
+@dataclass
+class LineagePlan:
+    """Which Gram blocks each projection part contributes to the lineage invariants."""
+
+    geometry: Optional[AttentionGeometry]
+    norms: dict  # (layer, role) -> norm weights (float64), already offset
+    qk_norm: bool
+    enabled: bool = True
+
+    def spec(self, part: Part, rows: int, cols: int) -> Optional[_core.BlockGramSpec]:
+        """The engine's Gram request for one part stored as rows x cols (None: not wanted)."""
+        layout = gram_layout(part.type, self.geometry) if part.expert is None and self.enabled else None
+        if layout is None:
+            return None
+        block, columns = layout
+        # Transposed (Conv1D) storage holds the matrix's rows as columns.
+        columns = columns != part.transposed
+        role = norm_role(part.type)
+        weights = self.norms.get((part.layer, role)) if role else None
+        summed = rows if columns else cols
+        if weights is None or len(weights) != summed:
+            weights = []
+        if (cols if columns else rows) % block:
+            return None
+        return _core.BlockGramSpec(block, columns, list(weights))
+
+
+def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, read_vector,
+                 enabled: bool = True) -> LineagePlan:
+    """The invariants' plan: head layout from the config and the q/k shapes, and the norm
+    weights (read with ``read_vector(name) -> 1-D array``) to fold. Disabled: nothing wanted."""
+    if not enabled:
+        return LineagePlan(None, {}, False, enabled=False)
+    def logical(kind: str):
+        for mt in mapped:
+            for p in mt.parts:
+                if p.type == kind and p.expert is None:
+                    rows, cols = part_shape(p, mt.shape[-2:])
+                    return (cols, rows) if p.transposed else (rows, cols)
+        return None
+
+    geometry = attention_geometry(config, logical("q"), logical("k"))
+    family = mapped[0].family if mapped else ""
+    norms = {key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
+             for key, (name, offset) in norm_tensors(names, family, config).items()}
+    return LineagePlan(geometry, norms, has_qk_norm(names))
+
+
+def gguf_config(metadata: Mapping) -> dict:
+    """A GGUF file's architecture keys as a config: ``{arch}.attention.head_count`` becomes
+    ``attention.head_count``; arrays are left out (per-layer values are not used)."""
+    arch = metadata.get("general.architecture") or "unknown"
+    config = {k[len(arch) + 1:]: v for k, v in metadata.items()
+              if k.startswith(arch + ".") and v is not None and not isinstance(v, list)}
+    config["general.architecture"] = arch
+    return config
+
+
+def read_tensor_files(path: Path, settings: ReadSettings) -> tuple[list[MatrixRecord], SourceInfo]:
+    """Records of every projection matrix of a safetensors or GGUF checkpoint."""
+    shards = open_tensor_files(path)
+    gguf = shards.format == "gguf"
+    metadata = shards.files[0].metadata if gguf else {}
+    config = gguf_config(metadata) if gguf else read_config(path)
+    by_name = {t.name: t for t in shards.tensors}
+    # Quantized types without a decoder are mapped too, so that the engine names them in its error.
+    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.analysed or t.quantized], config,
+                         settings.name_patterns)
+    plan = plan_lineage(mapped, list(by_name), config, lambda name: shards.read(by_name[name]), settings.invariants)
+    windows, owners = [], []
+    for mt in mapped:
+        for part in mt.parts:
+            w = _window(mt, part, by_name[mt.name], settings.top_k)
+            windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
+            owners.append((mt, part))
+    bar = progress_bar(path.name) if settings.progress else None
+    try:
+        results = analyse(shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol,
+                          progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    records = [
+        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.stats, r.singular_values, r.error, part.expert,
+                     r.gram)
+        for (mt, part), w, r in zip(owners, windows, results)
+    ]
+    families = sorted({mt.family for mt in mapped})
+    extra = {"name": metadata.get("general.name"), "files": len(shards.paths)} if gguf else {"shards": len(shards.paths)}
+    info = SourceInfo(str(path), shards.format, _architecture(config, families), families,
+                      sum(math.prod(t.shape) for t in shards.tensors), dict(Counter(t.dtype for t in shards.tensors)),
+                      extra, plan.geometry, plan.qk_norm, bool(plan.norms))
+    return records, info
