@@ -46,23 +46,16 @@ const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }
 
 }  // namespace
 
+// Branch-free, so that loops over it vectorize: every case is computed and one is selected.
 float half_to_float(uint16_t h) {
-    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
     const uint32_t exp = (h >> 10) & 0x1Fu;
-    const uint32_t mant = h & 0x3FFu;
-    uint32_t bits;
-    if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | (mant << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    } else {
-        // Subnormal or zero: exact as mant * 2^-24.
-        float f = std::ldexp(static_cast<float>(mant), -24);
-        return sign ? -f : f;
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
+    const uint32_t em = static_cast<uint32_t>(h & 0x7FFFu) << 13;
+    const uint32_t normal = em + (112u << 23);  // rebias 15 -> 127
+    const uint32_t special = em | 0x7F800000u;  // Inf and NaN keep their payload
+    const uint32_t subnormal = __builtin_bit_cast(uint32_t, static_cast<float>(h & 0x3FFu) * 0x1p-24f);  // exact
+    const uint32_t is_sub = 0u - static_cast<uint32_t>(exp == 0), is_special = 0u - static_cast<uint32_t>(exp == 0x1F);
+    const uint32_t bits = (subnormal & is_sub) | (special & is_special) | (normal & ~(is_sub | is_special));
+    return __builtin_bit_cast(float, bits | (static_cast<uint32_t>(h & 0x8000u) << 16));
 }
 
 namespace {
@@ -141,6 +134,12 @@ void decode_quantized(DType t, const uint8_t* src, size_t n, double* dst) {
 }
 
 template <typename Out>
+WPF_MULTIVERSION
+void decode_f16(const uint8_t* src, size_t n, Out* dst) {
+    for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(half_to_float(load<uint16_t>(src + 2 * i)));
+}
+
+template <typename Out>
 void decode_t(DType t, const uint8_t* src, size_t n, Out* dst) {
     if (has_block_decoder(t)) {
         decode_quantized(t, src, n, dst);
@@ -152,9 +151,7 @@ void decode_t(DType t, const uint8_t* src, size_t n, Out* dst) {
         case DType::F64:
             for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(load<double>(src + 8 * i));
             return;
-        case DType::F16:
-            for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(half_to_float(load<uint16_t>(src + 2 * i)));
-            return;
+        case DType::F16: decode_f16(src, n, dst); return;
         case DType::F8_E4M3: {
             const auto& tab = e4m3_table();
             for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(tab[src[i]]);

@@ -12,7 +12,8 @@ namespace wpf {
 namespace {
 
 constexpr int QK_K = 256;
-constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+// IQ4's non-linear code book (kvalues_iq4nl), as floats: every entry is exact.
+constexpr float kIq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 inline float f16(const uint8_t* p) {
     uint16_t h;
@@ -28,33 +29,29 @@ inline uint32_t u32(const uint8_t* p) {
 
 // Q4_0: f16 d, 16 bytes of nibbles; low nibbles are elements 0-15, high ones 16-31.
 WPF_MULTIVERSION
-void q4_0(const uint8_t* b, size_t n, float* y) {
+void q4_0(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 18, y += 32) {
         const float d = f16(b);
         const uint8_t* qs = b + 2;
-        for (int j = 0; j < 16; ++j) {
-            y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
-            y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
-        }
+        for (int j = 0; j < 16; ++j) y[j] = d * static_cast<float>((qs[j] & 0x0F) - 8);
+        for (int j = 0; j < 16; ++j) y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
     }
 }
 
 // Q4_1: f16 d, f16 m, 16 bytes of nibbles; x = d q + m.
 WPF_MULTIVERSION
-void q4_1(const uint8_t* b, size_t n, float* y) {
+void q4_1(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 20, y += 32) {
         const float d = f16(b), m = f16(b + 2);
         const uint8_t* qs = b + 4;
-        for (int j = 0; j < 16; ++j) {
-            y[j] = d * static_cast<float>(qs[j] & 0x0F) + m;
-            y[j + 16] = d * static_cast<float>(qs[j] >> 4) + m;
-        }
+        for (int j = 0; j < 16; ++j) y[j] = d * static_cast<float>(qs[j] & 0x0F) + m;
+        for (int j = 0; j < 16; ++j) y[j + 16] = d * static_cast<float>(qs[j] >> 4) + m;
     }
 }
 
 // Q5_0: f16 d, 32 high bits, 16 bytes of nibbles; q - 16.
 WPF_MULTIVERSION
-void q5_0(const uint8_t* b, size_t n, float* y) {
+void q5_0(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 22, y += 32) {
         const float d = f16(b);
         const uint32_t qh = u32(b + 2);
@@ -70,7 +67,7 @@ void q5_0(const uint8_t* b, size_t n, float* y) {
 
 // Q5_1: f16 d, f16 m, 32 high bits, 16 bytes of nibbles; x = d q + m.
 WPF_MULTIVERSION
-void q5_1(const uint8_t* b, size_t n, float* y) {
+void q5_1(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 24, y += 32) {
         const float d = f16(b), m = f16(b + 2);
         const uint32_t qh = u32(b + 4);
@@ -86,7 +83,7 @@ void q5_1(const uint8_t* b, size_t n, float* y) {
 
 // Q8_0: f16 d, 32 signed bytes.
 WPF_MULTIVERSION
-void q8_0(const uint8_t* b, size_t n, float* y) {
+void q8_0(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 34, y += 32) {
         const float d = f16(b);
         const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
@@ -97,7 +94,7 @@ void q8_0(const uint8_t* b, size_t n, float* y) {
 // Q2_K: 16 scale bytes (low nibble scale, high nibble min), 64 bytes of 2-bit values, f16 d, f16 dmin.
 // Element h*128 + s*32 + l is bits 2s of byte h*32 + l; each 16 elements share a scale.
 WPF_MULTIVERSION
-void q2_k(const uint8_t* b, size_t n, float* y) {
+void q2_k(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 84) {
         const uint8_t* sc = b;
         const float d = f16(b + 80), dmin = f16(b + 82);
@@ -117,7 +114,7 @@ void q2_k(const uint8_t* b, size_t n, float* y) {
 // Q3_K: 32 bytes of high bits (set bit: no -4 offset), 64 bytes of 2-bit values, 12 bytes of
 // 6-bit scales, f16 d. Low bits as Q2_K's; element j*32 + l has its high bit at bit j of byte l.
 WPF_MULTIVERSION
-void q3_k(const uint8_t* b, size_t n, float* y) {
+void q3_k(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 110) {
         const uint8_t* hmask = b;
         const uint8_t* s = b + 96;
@@ -157,7 +154,7 @@ inline void scale_min_k4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
 
 // Q4_K: f16 d, f16 dmin, 12 scale bytes, 128 bytes of nibbles; 8 sub-blocks of 32.
 WPF_MULTIVERSION
-void q4_k(const uint8_t* b, size_t n, float* y) {
+void q4_k(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 144, y += QK_K) {
         const float d = f16(b), dmin = f16(b + 2);
         uint8_t sc[8], m[8];
@@ -174,7 +171,7 @@ void q4_k(const uint8_t* b, size_t n, float* y) {
 
 // Q5_K: Q4_K plus 32 bytes of fifth bits, bit j of byte l for element l of sub-block j.
 WPF_MULTIVERSION
-void q5_k(const uint8_t* b, size_t n, float* y) {
+void q5_k(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 176, y += QK_K) {
         const float d = f16(b), dmin = f16(b + 2);
         uint8_t sc[8], m[8];
@@ -197,7 +194,7 @@ void q5_k(const uint8_t* b, size_t n, float* y) {
 // Element h*128 + s*32 + l: low nibble (4 * (s / 2)) of byte h*64 + (s % 2)*32 + l, high bits 2s
 // of byte h*32 + l.
 WPF_MULTIVERSION
-void q6_k(const uint8_t* b, size_t n, float* y) {
+void q6_k(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 210) {
         const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
         const float d = f16(b + 208);
@@ -221,21 +218,19 @@ void q6_k(const uint8_t* b, size_t n, float* y) {
 
 // IQ4_NL: Q4_0's layout with nibbles indexing a non-linear table.
 WPF_MULTIVERSION
-void iq4_nl(const uint8_t* b, size_t n, float* y) {
+void iq4_nl(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 18, y += 32) {
         const float d = f16(b);
         const uint8_t* qs = b + 2;
-        for (int j = 0; j < 16; ++j) {
-            y[j] = d * static_cast<float>(kIq4Values[qs[j] & 0x0F]);
-            y[j + 16] = d * static_cast<float>(kIq4Values[qs[j] >> 4]);
-        }
+        for (int j = 0; j < 16; ++j) y[j] = d * kIq4[qs[j] & 0x0F];
+        for (int j = 0; j < 16; ++j) y[j + 16] = d * kIq4[qs[j] >> 4];
     }
 }
 
 // IQ4_XS: f16 d, 16 high scale bits, 4 bytes of low scale nibbles, 128 bytes of table indices;
 // 8 sub-blocks of 32, each laid out as IQ4_NL's.
 WPF_MULTIVERSION
-void iq4_xs(const uint8_t* b, size_t n, float* y) {
+void iq4_xs(const uint8_t* __restrict b, size_t n, float* __restrict y) {
     for (size_t i = 0; i < n; ++i, b += 136, y += QK_K) {
         const float d = f16(b);
         uint16_t sh;
@@ -246,10 +241,8 @@ void iq4_xs(const uint8_t* b, size_t n, float* y) {
             const int ls = ((sl[j / 2] >> (4 * (j % 2))) & 0x0F) | (((sh >> (2 * j)) & 3) << 4);
             const float dl = d * static_cast<float>(ls - 32);
             const uint8_t* q = qs + 16 * j;
-            for (int l = 0; l < 16; ++l) {
-                y[32 * j + l] = dl * static_cast<float>(kIq4Values[q[l] & 0x0F]);
-                y[32 * j + l + 16] = dl * static_cast<float>(kIq4Values[q[l] >> 4]);
-            }
+            for (int l = 0; l < 16; ++l) y[32 * j + l] = dl * kIq4[q[l] & 0x0F];
+            for (int l = 0; l < 16; ++l) y[32 * j + l + 16] = dl * kIq4[q[l] >> 4];
         }
     }
 }

@@ -59,3 +59,26 @@ def test_real_safetensors_matrix_matches_numpy(fingerprints):
     w = w.astype(np.float64)
     assert fp.layer_std[2, 0] == pytest.approx(w.std(), rel=1e-9)
     np.testing.assert_allclose(fp.singular_values[2, 0], np.linalg.svd(w, compute_uv=False)[:16], rtol=1e-3)
+
+
+@pytest.mark.parametrize("fetch", [real_models.smollm2_gguf, real_models.gemma3_gguf], ids=["smollm2", "gemma3"])
+def test_real_gguf_tensors_decode_bit_exact_with_gguf(fetch):
+    import numpy as np
+
+    gguf = pytest.importorskip("gguf")
+    try:
+        path = fetch()
+    except real_models.Unavailable as e:
+        pytest.skip(f"real checkpoints unavailable: {e}")
+    reader = gguf.GGUFReader(str(path))
+    ours = wf.open_gguf(path)
+    by_name = {t.name: t for t in ours.tensors}
+    checked: dict[str, int] = {}
+    for t in reader.tensors:  # the first three tensors of every type, embeddings excepted (size)
+        if t.name.startswith("token_embd") or checked.get(t.tensor_type.name, 0) >= 3:
+            continue
+        ref = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        got = ours.read(by_name[t.name]).astype(np.float32).reshape(ref.shape)
+        np.testing.assert_array_equal(got.view(np.uint32), ref.view(np.uint32), err_msg=t.name)
+        checked[t.tensor_type.name] = checked.get(t.tensor_type.name, 0) + 1
+    assert len(checked) >= 2
