@@ -122,7 +122,7 @@ def svd_results(a: np.ndarray, k: int, threads: int, clock: FullSvdClock, tols: 
         call = lambda: wf.top_singular_values(a, k, method, tol=tol, threads=threads, details=True)  # noqa: E731
         t = median_time(call, repeat=3 if method != "exact" else 1)
         v, info = call()
-        results[label] = (t, err(v), False, info["method"])
+        results[label] = (t, err(v), False, info.method)
     return results
 
 

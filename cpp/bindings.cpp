@@ -69,28 +69,10 @@ SvdOptions svd_options(const std::string& method, int oversample, int krylov_blo
     return o;
 }
 
-py::dict moments_dict(const Moments& m) {
-    py::dict d;
-    d["count"] = m.n;
-    d["mean"] = m.n ? m.mean : std::numeric_limits<double>::quiet_NaN();
-    d["std"] = std::sqrt(m.variance());
-    d["m2"] = m.m2;
-    d["min"] = m.n ? m.min : std::numeric_limits<double>::quiet_NaN();
-    d["max"] = m.n ? m.max : std::numeric_limits<double>::quiet_NaN();
-    d["skewness"] = m.skewness();
-    d["kurtosis"] = m.excess_kurtosis();
-    d["nan"] = m.nan;
-    d["inf"] = m.inf;
-    return d;
-}
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-py::dict svd_dict(const SvdResult& r) {
-    py::dict d;
-    d["values"] = r.values;
-    d["method"] = r.method;
-    d["error_bound"] = r.error_bound;
-    d["blocks"] = r.blocks;
-    return d;
+py::array_t<double> to_array(const std::vector<double>& v) {
+    return py::array_t<double>(static_cast<py::ssize_t>(v.size()), v.data());
 }
 
 py::object gguf_value(const GgufValue& v) {
@@ -127,7 +109,7 @@ py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
     return out;
 }
 
-py::list run_analyse(const std::vector<std::shared_ptr<TensorFile>>& files, const std::vector<Job>& js,
+std::vector<JobResult> run_analyse(const std::vector<std::shared_ptr<TensorFile>>& files, const std::vector<Job>& js,
                      int threads, const std::string& method, int oversample, int krylov_blocks, double tol,
                      const py::object& progress) {
     std::vector<const TensorFile*> fs;
@@ -156,17 +138,7 @@ py::list run_analyse(const std::vector<std::shared_ptr<TensorFile>>& files, cons
         if (py_error) throw std::move(*py_error);
         throw py::error_already_set();
     }
-    py::list out;
-    for (const auto& r : results) {
-        py::dict d;
-        d["stats"] = r.has_stats ? py::object(moments_dict(r.moments)) : py::none();
-        d["svd"] = r.has_svd ? py::object(svd_dict(r.svd)) : py::none();
-        d["gram"] = r.gram.empty() ? py::object(py::none()) : py::object(py::array_t<double>(r.gram.size(), r.gram.data()));
-        d["error"] = r.error.empty() ? py::none() : py::object(py::str(r.error));
-        d["seconds"] = r.seconds;
-        out.append(d);
-    }
-    return out;
+    return results;
 }
 
 }  // namespace
@@ -187,6 +159,76 @@ PYBIND11_MODULE(_core, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         }
     });
+
+    py::class_<Moments>(m, "Moments",
+                        "Moments of a matrix's finite elements, accumulated in double; NaN and Inf counted apart.")
+        .def(py::init([](uint64_t count, double mean, double m2, double m3, double m4, double min, double max,
+                         uint64_t nan, uint64_t inf) {
+                 Moments o;
+                 o.n = count;
+                 o.mean = mean;
+                 o.m2 = m2;
+                 o.m3 = m3;
+                 o.m4 = m4;
+                 o.min = min;
+                 o.max = max;
+                 o.nan = nan;
+                 o.inf = inf;
+                 return o;
+             }),
+             py::kw_only(), py::arg("count") = 0, py::arg("mean") = 0.0, py::arg("m2") = 0.0, py::arg("m3") = 0.0,
+             py::arg("m4") = 0.0, py::arg("min") = std::numeric_limits<double>::infinity(),
+             py::arg("max") = -std::numeric_limits<double>::infinity(), py::arg("nan") = 0, py::arg("inf") = 0,
+             "From sums of (x - mean)^p; NaN m3/m4/min/max mean unknown (a LoRA delta's).")
+        .def_readonly("count", &Moments::n, "finite elements")
+        .def_property_readonly("mean", [](const Moments& o) { return o.n ? o.mean : kNaN; })
+        .def_property_readonly("std", [](const Moments& o) { return std::sqrt(o.variance()); }, "population")
+        .def_property_readonly("variance", &Moments::variance, "population")
+        .def_readonly("m2", &Moments::m2, "sum of (x - mean)^2")
+        .def_readonly("m3", &Moments::m3, "sum of (x - mean)^3")
+        .def_readonly("m4", &Moments::m4, "sum of (x - mean)^4")
+        .def_property_readonly("min", [](const Moments& o) { return o.n ? o.min : kNaN; })
+        .def_property_readonly("max", [](const Moments& o) { return o.n ? o.max : kNaN; })
+        .def_property_readonly("skewness", &Moments::skewness)
+        .def_property_readonly("kurtosis", &Moments::excess_kurtosis, "excess")
+        .def_readonly("nan", &Moments::nan, "NaN elements (not in the moments)")
+        .def_readonly("inf", &Moments::inf, "infinite elements (not in the moments)")
+        .def("merge", &Moments::merge, py::arg("other"), "Adds another set of elements (Chan/Pebay, exact), in place.")
+        .def("__repr__", [](const Moments& o) {
+            return "Moments(count=" + std::to_string(o.n) + ", mean=" + std::to_string(o.n ? o.mean : kNaN) +
+                   ", std=" + std::to_string(std::sqrt(o.variance())) + ")";
+        });
+
+    py::class_<SvdResult>(m, "SvdResult", "Top singular values of a matrix and how they were obtained.")
+        .def_property_readonly("values", [](const SvdResult& r) { return to_array(r.values); }, "descending")
+        .def_readonly("method", &SvdResult::method, "'exact', 'fast' or 'krylov' (what auto ended up using)")
+        .def_readonly("error_bound", &SvdResult::error_bound,
+                      "certified relative error of every value (krylov); 0 for exact; NaN for fast")
+        .def_readonly("blocks", &SvdResult::blocks, "Krylov blocks used");
+
+    py::class_<JobResult>(m, "JobResult", "What the engine measured of one job's window.")
+        .def_property_readonly("moments", [](const JobResult& r) -> py::object {
+            if (!r.has_stats) return py::none();
+            return py::cast(r.moments);
+        })
+        .def_property_readonly("svd", [](const JobResult& r) -> py::object {
+            if (!r.has_svd) return py::none();
+            return py::cast(r.svd);
+        })
+        .def_property_readonly(
+            "gram",
+            [](const JobResult& r) -> py::object {
+                if (r.gram.empty()) return py::none();
+                const auto b = static_cast<py::ssize_t>(r.gram_block);
+                return py::array_t<double>({static_cast<py::ssize_t>(r.gram.size()) / (b * b), b, b}, r.gram.data());
+            },
+            "diagonal Gram blocks, (blocks, block, block); None when not wanted or not finite")
+        .def_property_readonly("error", [](const JobResult& r) -> py::object {
+                                   if (r.error.empty()) return py::none();
+                                   return py::str(r.error);
+                               },
+                               "why singular values or Gram blocks are missing")
+        .def_readonly("seconds", &JobResult::seconds);
 
     m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
 
@@ -260,7 +302,7 @@ PYBIND11_MODULE(_core, m) {
                 py::gil_scoped_release nogil;
                 mo = moments(v, threads > 0 ? threads : 1);
             }
-            return moments_dict(mo);
+            return mo;
         },
         py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("threads") = 1);
 
@@ -275,7 +317,7 @@ PYBIND11_MODULE(_core, m) {
                 py::gil_scoped_release nogil;
                 r = top_singular_values(v, k, o);
             }
-            return svd_dict(r);
+            return r;
         },
         py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("k"), py::arg("method"),
         py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("threads") = 1);

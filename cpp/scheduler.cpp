@@ -158,6 +158,7 @@ private:
         if (job.gram.block > 0 && !known_nonfinite) {
             try {
                 r.gram = block_gram(v, job.gram, threads, &cancel);
+                r.gram_block = job.gram.block;
             } catch (const std::domain_error& e) {
                 r.error = e.what();
             }

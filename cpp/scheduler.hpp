@@ -30,6 +30,7 @@ struct JobResult {
     bool has_svd = false;
     SvdResult svd;
     std::vector<double> gram;  // see block_gram(); empty when not wanted or not finite
+    size_t gram_block = 0;     // the blocks' size when gram is set
     std::string error;       // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
 };

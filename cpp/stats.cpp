@@ -14,8 +14,10 @@ namespace wpf {
 void Moments::merge(const Moments& o) {
     nan += o.nan;
     inf += o.inf;
-    min = std::min(min, o.min);
-    max = std::max(max, o.max);
+    // Unknown (NaN) extremes, as a LoRA delta's, make the merged extremes unknown too.
+    const double unknown = std::numeric_limits<double>::quiet_NaN();
+    min = std::isnan(min) || std::isnan(o.min) ? unknown : std::min(min, o.min);
+    max = std::isnan(max) || std::isnan(o.max) ? unknown : std::max(max, o.max);
     if (o.n == 0) return;
     if (n == 0) {
         n = o.n; mean = o.mean; m2 = o.m2; m3 = o.m3; m4 = o.m4;

@@ -18,6 +18,7 @@ struct Moments {
     uint64_t nan = 0;
     uint64_t inf = 0;
 
+    // Chan/Pebay: exactly the moments of both sets of elements together.
     void merge(const Moments& o);
     double variance() const { return n ? m2 / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN(); }
     double skewness() const;

@@ -44,10 +44,10 @@ def test_quantized_statistics_match_numpy_across_threads_and_partial_blocks(dtyp
     ref = dequantize(raw, dtype, (rows, cols))
     for threads in (1, 3):
         s = wf.matrix_stats(np.ascontiguousarray(raw.reshape(rows, -1)), dtype=dtype.lower(), threads=threads)
-        assert s["mean"] == pytest.approx(ref.mean(), rel=1e-9, abs=1e-15)
-        assert s["std"] == pytest.approx(ref.std(), rel=1e-9)
-        assert s["kurtosis"] == pytest.approx(((ref - ref.mean()) ** 4).mean() / ref.var() ** 2 - 3, rel=1e-7)
-        assert (s["min"], s["max"]) == (ref.min(), ref.max())
+        assert s.mean == pytest.approx(ref.mean(), rel=1e-9, abs=1e-15)
+        assert s.std == pytest.approx(ref.std(), rel=1e-9)
+        assert s.kurtosis == pytest.approx(((ref - ref.mean()) ** 4).mean() / ref.var() ** 2 - 3, rel=1e-7)
+        assert (s.min, s.max) == (ref.min(), ref.max())
 
 
 @pytest.mark.parametrize("method", ["exact", "auto"])
@@ -142,7 +142,7 @@ def test_scan_and_inspect_list_gguf_tensors(tmp_path, rng):
                                             "blk.0.attn_norm.weight": np.ones(64, dtype=np.float32)})
     records = {r.name: r for r in wf.scan(path, k=4)}
     assert records["blk.0.attn_q.weight"].dtype == "Q4_0"
-    assert records["blk.0.attn_q.weight"].stats["std"] == pytest.approx(dequantize(raw, "Q4_0", (64, 64)).std(),
+    assert records["blk.0.attn_q.weight"].moments.std == pytest.approx(dequantize(raw, "Q4_0", (64, 64)).std(),
                                                                           rel=1e-9)
     assert len(records["blk.0.attn_q.weight"].singular_values) == 4
 

@@ -54,9 +54,9 @@ def test_delta_moments_are_exact(rng):
     a, b = rng.standard_normal((5, 30)), rng.standard_normal((20, 5)) + 0.3
     dense = 1.7 * b @ a
     m = delta_moments(a, b, 1.7)
-    assert m["count"] == dense.size
-    assert m["mean"] == pytest.approx(dense.mean(), rel=1e-12)
-    assert m["std"] == pytest.approx(dense.std(), rel=1e-12)
+    assert m.count == dense.size
+    assert m.mean == pytest.approx(dense.mean(), rel=1e-12)
+    assert m.std == pytest.approx(dense.std(), rel=1e-12)
 
 
 def test_delta_singular_values_are_exact(rng):

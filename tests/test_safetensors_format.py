@@ -155,7 +155,7 @@ def test_unaligned_tensor_data_is_read_correctly(tmp_path):
         {"pad": ("U8", (3,), b"\1\2\3"), "w": ("F32", (3, 4), values.tobytes())},
     )
     (rec,) = [r for r in wf.scan(p, k=2) if r.name == "w"]
-    assert rec.stats["mean"] == pytest.approx(values.astype(np.float64).mean(), rel=1e-12)
+    assert rec.moments.mean == pytest.approx(values.astype(np.float64).mean(), rel=1e-12)
     np.testing.assert_allclose(
         rec.singular_values, np.linalg.svd(values.reshape(3, 4).astype(np.float64), compute_uv=False)[:2], rtol=1e-6
     )

@@ -41,21 +41,21 @@ def test_scan_matrices_match_numpy(checkpoint):
     records = {r.name: r for r in wf.scan(path, k=8, method="exact")}
     for name, a in ref.items():
         r = records[name]
-        assert r.stats["std"] == pytest.approx(a.std(), rel=1e-9)
-        assert r.stats["mean"] == pytest.approx(a.mean(), rel=1e-9, abs=1e-15)
+        assert r.moments.std == pytest.approx(a.std(), rel=1e-9)
+        assert r.moments.mean == pytest.approx(a.mean(), rel=1e-9, abs=1e-15)
         np.testing.assert_allclose(r.singular_values, top(a, 8), rtol=1e-6)
 
 
 def test_scan_lists_integer_tensors_without_analysis(checkpoint):
     path, _ = checkpoint
     (ids,) = [r for r in wf.scan(path) if r.name == "ids"]
-    assert (ids.dtype, ids.shape, ids.stats, ids.singular_values) == ("I64", (7,), None, None)
+    assert (ids.dtype, ids.shape, ids.moments, ids.singular_values) == ("I64", (7,), None, None)
 
 
 def test_scan_gives_vectors_stats_but_no_singular_values(checkpoint):
     path, _ = checkpoint
     (b,) = [r for r in wf.scan(path) if r.name == "layer.0.b"]
-    assert b.stats["mean"] == 1.0 and b.singular_values is None
+    assert b.moments.mean == 1.0 and b.singular_values is None
 
 
 def test_scan_accepts_index_file_and_single_shard(checkpoint):
@@ -69,7 +69,7 @@ def test_scan_results_do_not_depend_on_thread_count(checkpoint):
     one = {r.name: r for r in wf.scan(path, threads=1)}
     two = {r.name: r for r in wf.scan(path, threads=2)}
     for name in ("layer.0.w", "layer.1.w"):
-        assert one[name].stats["std"] == pytest.approx(two[name].stats["std"], rel=1e-12)
+        assert one[name].moments.std == pytest.approx(two[name].moments.std, rel=1e-12)
         np.testing.assert_allclose(one[name].singular_values, two[name].singular_values, rtol=1e-6)
 
 
@@ -85,9 +85,9 @@ def test_row_and_column_windows_equal_their_slices(tmp_path, rng):
     rows, cols = wf.analyse(shards, windows, threads=2, method="exact")
     for res, ref in ((rows, a[10:20]), (cols, a[:, 16:24])):
         ref = ref.astype(np.float64)
-        assert res.stats["std"] == pytest.approx(ref.std(), rel=1e-9)
-        assert res.stats["min"] == ref.min() and res.stats["max"] == ref.max()
-        np.testing.assert_allclose(res.singular_values, top(ref, 5), rtol=1e-6)
+        assert res.moments.std == pytest.approx(ref.std(), rel=1e-9)
+        assert res.moments.min == ref.min() and res.moments.max == ref.max()
+        np.testing.assert_allclose(res.svd.values, top(ref, 5), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
@@ -107,8 +107,8 @@ def test_krylov_reads_strided_and_grouped_windows_in_place(tmp_path, rng, dtype)
     cols, groups = wf.analyse(shards, windows, threads=3, method="fast")
     a64 = a.astype(np.float64)
     for res, ref in ((cols, a64[:, 300:]), (groups, np.vstack([a64[:300, :800], a64[600:900, :800]]))):
-        assert res.svd_method == "fast"
-        np.testing.assert_allclose(res.singular_values, top(ref, 8), rtol=1e-4)
+        assert res.svd.method == "fast"
+        np.testing.assert_allclose(res.svd.values, top(ref, 8), rtol=1e-4)
 
 
 def test_window_outside_its_tensor_is_a_format_error(tmp_path):
@@ -123,7 +123,7 @@ def test_nan_matrix_gets_stats_and_an_error_instead_of_singular_values(tmp_path)
     a[2, 3] = np.nan
     save_file({"w": a}, str(tmp_path / "m.safetensors"))
     (r,) = wf.scan(tmp_path, k=4)
-    assert r.stats["nan"] == 1
+    assert r.moments.nan == 1
     assert r.singular_values is None and "NaN" in r.error
 
 

@@ -69,9 +69,9 @@ def test_auto_meets_its_certified_tolerance(rng, spectrum):
         a = with_spectrum(rng, m, n, np.arange(1, n + 1, dtype=np.float64) ** -0.8).astype(np.float32)
     got, info = wf.top_singular_values(a, 16, "auto", details=True)
     err = np.max(np.abs(got - exact_top(a, 16)) / exact_top(a, 16))
-    assert info["method"] in ("krylov", "exact")
+    assert info.method in ("krylov", "exact")
     assert err <= 1e-3
-    assert err <= max(info["error_bound"], 1e-9)
+    assert err <= max(info.error_bound, 1e-9)
 
 
 @pytest.mark.parametrize("tol", [1e-3, 1e-5])
@@ -84,15 +84,15 @@ def test_auto_bound_holds_when_values_cluster_across_the_kth(rng, tol):
     got, info = wf.top_singular_values(a, 16, "auto", tol=tol, details=True)
     ref = exact_top(a, 16)
     err = np.max(np.abs(got - ref) / ref)
-    assert info["method"] == "krylov"
-    assert err <= max(info["error_bound"], 1e-6) <= tol
+    assert info.method == "krylov"
+    assert err <= max(info.error_bound, 1e-6) <= tol
 
 
 def test_auto_uses_krylov_on_large_matrices(rng):
     a = rng.standard_normal((1500, 1500)).astype(np.float32)
     _, info = wf.top_singular_values(a, 16, "auto", details=True)
-    assert info["method"] == "krylov"
-    assert 0 < info["error_bound"] <= 1e-3
+    assert info.method == "krylov"
+    assert 0 < info.error_bound <= 1e-3
 
 
 def test_fast_is_within_its_documented_bound_on_a_power_law_spectrum(rng):
@@ -132,7 +132,7 @@ def test_krylov_on_bf16_input_matches_lapack_in_both_orientations(rng, shape):
     s = 5.0 * np.arange(1, 601, dtype=np.float64) ** -1.0
     bits = f32_to_bf16_bits(with_spectrum(rng, *shape, s).astype(np.float32))
     got, info = wf.top_singular_values(bits, 16, "fast", dtype="bf16", threads=3, details=True)
-    assert info["method"] == "fast"
+    assert info.method == "fast"
     np.testing.assert_allclose(got, exact_top(bf16_bits_to_f64(bits), 16), rtol=1e-4)
 
 
@@ -140,7 +140,7 @@ def test_fast_falls_back_to_exact_when_its_basis_would_fill_the_short_side(rng):
     # 9 blocks of 32 vectors would exceed the 200-dimensional space: no orthonormal basis exists.
     a = rng.standard_normal((200, 900)).astype(np.float32)
     got, info = wf.top_singular_values(a, 16, "fast", details=True)
-    assert info["method"] == "exact"
+    assert info.method == "exact"
     np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-6)
 
 
@@ -148,7 +148,7 @@ def test_auto_tolerance_under_the_float32_rounding_floor_runs_exact(rng):
     # float32 products leave ~1e-7 on the Ritz values; certificates below 2e-6 are not offered.
     a = rng.standard_normal((1500, 1200)).astype(np.float32)
     got, info = wf.top_singular_values(a, 16, "auto", tol=1e-7, details=True)
-    assert info["method"] == "exact"
+    assert info.method == "exact"
     np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-9)
     _, loose = wf.top_singular_values(a, 16, "auto", details=True)
-    assert loose["method"] == "krylov" and loose["error_bound"] >= 1e-6
+    assert loose.method == "krylov" and loose.error_bound >= 1e-6

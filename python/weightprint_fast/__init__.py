@@ -16,13 +16,15 @@ from .apps.batch import BatchReport, SearchHit, batch, search
 from .apps.store import FingerprintStore
 from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
 from .engine import WeightprintFormatError
-from .engine.analyse import TensorEntry, TensorFileSet, Window, WindowResult, analyse
+from ._core import JobResult, Moments, SvdResult
+from .engine.analyse import TensorEntry, TensorFileSet, Window, analyse
 from .engine.kernels import METHODS, matrix_stats, top_singular_values
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
 from .invariants import AttentionGeometry, Invariants
 from .naming import TYPE_ORDER, ProjectionType, UnknownArchitectureError
 from .readers import open_gguf, open_shards, open_tensor_files
 from .readers.scan import TensorRecord, scan
+from .settings import Settings
 
 __all__ = [
     "AttentionGeometry",
@@ -32,6 +34,7 @@ __all__ = [
     "BatchReport",
     "FingerprintStore",
     "SearchHit",
+    "Settings",
     "batch",
     "search",
     "METHODS",
@@ -48,7 +51,9 @@ __all__ = [
     "UnknownArchitectureError",
     "WeightprintFormatError",
     "Window",
-    "WindowResult",
+    "JobResult",
+    "Moments",
+    "SvdResult",
     "analyse",
     "compare",
     "compare_many",

@@ -23,12 +23,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
 from .invariants import Invariants
+from .settings import Settings, resolve
 
 # Calibrated on experiments/results (4656 labelled pairs of real models and their derivatives;
 # README "Comparing models" gives the measured ranges each threshold sits between).
@@ -359,22 +360,25 @@ def _same_name(base: str, model: Fingerprint) -> bool:
 FingerprintLike = Union[Fingerprint, str, Path]
 
 
-def as_fingerprint(x: FingerprintLike, **kwargs) -> Fingerprint:
-    """A Fingerprint as is; a saved fingerprint JSON loaded; anything else fingerprinted."""
+def as_fingerprint(x: FingerprintLike, settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
+    """A Fingerprint as is; a saved fingerprint JSON loaded; anything else fingerprinted with
+    ``settings`` and keyword overrides (see :class:`Settings`)."""
     if isinstance(x, Fingerprint):
         return x
     p = Path(x)
     if p.suffix == ".json" and p.is_file() and not p.name.endswith(".index.json"):
         return Fingerprint.load(p)
-    return fingerprint(p, **kwargs)
+    return fingerprint(p, settings, **overrides)
 
 
-def compare(a: FingerprintLike, b: FingerprintLike, **kwargs) -> Comparison:
+def compare(a: FingerprintLike, b: FingerprintLike, settings: Optional[Settings] = None,
+            **overrides: Any) -> Comparison:
     """Similarities of every signal between two models (paths or Fingerprints) and a verdict.
 
-    Extra keyword arguments go to :func:`fingerprint` for paths that must be fingerprinted.
+    ``settings`` (and keyword overrides) fingerprint the paths that must be fingerprinted.
     """
-    fa, fb = as_fingerprint(a, **kwargs), as_fingerprint(b, **kwargs)
+    settings = resolve(settings, overrides)
+    fa, fb = as_fingerprint(a, settings), as_fingerprint(b, settings)
     types = [t for t in fa.types if t in fb.types]
     if not types:
         raise ValueError(f"{fa.name} and {fb.name} have no projection type in common")
@@ -440,7 +444,8 @@ class ComparisonMatrix:
         return [(n, self.names[int(np.argmax(s[i]))], float(np.max(s[i]))) for i, n in enumerate(self.names)]
 
 
-def compare_many(models: Sequence[FingerprintLike], **kwargs) -> ComparisonMatrix:
+def compare_many(models: Sequence[FingerprintLike], settings: Optional[Settings] = None,
+                 **overrides: Any) -> ComparisonMatrix:
     """All pairwise comparisons of a model set, with a hierarchical clustering into families.
 
     Families are the connected groups of pairs judged related (same-model or derived); the
@@ -449,7 +454,8 @@ def compare_many(models: Sequence[FingerprintLike], **kwargs) -> ComparisonMatri
     from scipy.cluster.hierarchy import linkage
     from scipy.spatial.distance import squareform
 
-    fps = [as_fingerprint(m, **kwargs) for m in models]
+    settings = resolve(settings, overrides)
+    fps = [as_fingerprint(m, settings) for m in models]
     n = len(fps)
     keys = ("sd_cosine", "sd_distance", "cv_cosine", "cv_distance", "layer_pearson", "coclustering_agreement",
             "spectral_distance", "circuit_distance", "mlp_distance")

@@ -8,16 +8,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from .arrays import decode_array, encode_array
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
-from .engine.progress import show_progress
-from .readers import MatrixRecord, ReadSettings, read_checkpoint
-from .vectors import clustering, normalize, pool_moments
+from .readers import MatrixRecord, read_checkpoint
+from .settings import Settings, resolve
+from .vectors import clustering, normalize, pool_moments, summary
 
 SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them
 FORMAT = "weightprint-fast/fingerprint"
@@ -130,8 +130,9 @@ class Fingerprint:
         return fp
 
 
-def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize_how: str, feature: str) -> dict:
+def build(records: list[MatrixRecord], settings: Settings) -> dict:
     """The fingerprint's arrays from per-matrix records."""
+    top_k = settings.top_k
     types = [t for t in TYPE_ORDER if any(r.type == t for r in records)]
     layers = max(r.layer for r in records) + 1
     col = {t: i for i, t in enumerate(types)}
@@ -141,7 +142,7 @@ def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize
     layer_std = np.full((layers, len(types)), np.nan)
     sv = np.full((layers, len(types), top_k), np.nan)
     for (layer, t), rs in by_cell.items():
-        layer_std[layer, t] = pool_moments([r.stats for r in rs])["std"]
+        layer_std[layer, t] = pool_moments([r.moments for r in rs]).std
         vals = [r.singular_values for r in rs if r.singular_values is not None]
         if len(vals) == len(rs):
             # A matrix smaller than top_k has exactly that many non-zero singular values; MoE
@@ -150,13 +151,13 @@ def build(records: list[MatrixRecord], *, top_k: int, n_clusters: int, normalize
             for i, v in enumerate(vals):
                 padded[i, : len(v)] = v[:top_k]
             sv[layer, t] = padded.mean(axis=0)
-    type_stats = {t: pool_moments([r.stats for r in records if r.type == t]) for t in types}
+    type_stats = {t: summary(pool_moments([r.moments for r in records if r.type == t])) for t in types}
     std = np.array([type_stats[t]["std"] for t in types])
-    cv, labels, co, k_used = clustering(sv, n_clusters, feature)
+    cv, labels, co, k_used = clustering(sv, settings.n_clusters, settings.feature)
     shapes: dict[str, list[int]] = {}
     for r in sorted(records, key=lambda r: r.layer):
         shapes.setdefault(r.type, list(r.shape))
-    return dict(types=types, std_vector=normalize(std, normalize_how), type_stats=type_stats, layer_std=layer_std,
+    return dict(types=types, std_vector=normalize(std, settings.normalize), type_stats=type_stats, layer_std=layer_std,
                 singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used,
                 matrix_shapes={t: shapes[t] for t in types})
 
@@ -168,62 +169,34 @@ def _preimport_kmeans() -> None:
         pass  # clustering() raises it where it is needed
 
 
-def fingerprint(
-    path: Union[str, Path],
-    *,
-    top_k: int = 16,
-    n_clusters: int = 4,
-    normalize: str = "max",
-    feature: str = "raw",
-    threads: Optional[int] = None,
-    method: str = "auto",
-    tol: float = 1e-3,
-    nonfinite: str = "exclude",
-    name_patterns: Optional[Mapping[str, str]] = None,
-    progress: Optional[bool] = None,
-    invariants: bool = True,
-) -> Fingerprint:
-    """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file, or
-    a PEFT LoRA adapter directory.
+def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
+    """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file or
+    split set, or a PEFT LoRA adapter directory.
 
-    ``top_k``: singular values per matrix (the CV's features); ``n_clusters``: K of K-Means;
-    ``normalize``: SD-vector normalization (max, l2, sum, none); ``feature``: CV features (raw,
-    log, unit); ``method``: singular-value method (auto, exact, fast); ``tol``: the relative error
-    ``auto`` certifies on every singular value (default 1e-3; 1e-5 took 0-40% longer on
-    heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method);
-    ``nonfinite``: what a matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in
-    the SD vector, it is left out of the CV, and it is listed in ``meta["issues"]``) or
-    ``"refuse"`` (ValueError). ``progress``: a progress bar on stderr (default: only when stderr
-    is a terminal). ``invariants``: also measure the lineage invariants (see invariants.py;
-    without them compare falls back to the matrices' own spectra).
+    ``settings``: a :class:`Settings` (default: its defaults); keyword arguments override single
+    settings by name (``fingerprint(p, top_k=32, method="exact")``).
     """
     from . import __version__
 
-    if nonfinite not in ("exclude", "refuse"):
-        raise ValueError("nonfinite must be 'exclude' or 'refuse'")
-    if top_k < 1 or n_clusters < 1:
-        raise ValueError("top_k and n_clusters must be positive")
-    if not 0 < tol < 1:
-        raise ValueError("tol must be between 0 and 1")
+    settings = resolve(settings, overrides)
     start = time.perf_counter()
     # scikit-learn takes about a second to import; the engine releases the GIL, so the import
     # overlaps the weights' pass instead of following it.
     sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
     sklearn_import.start()
-    records, info = read_checkpoint(path, ReadSettings(top_k, threads, method, tol, name_patterns,
-                                                       show_progress(progress), invariants))
+    records, info = read_checkpoint(path, settings)
     sklearn_import.join()
     issues = [
-        {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.stats["nan"], "inf": r.stats["inf"]}
-        for r in records if r.stats["nan"] or r.stats["inf"]
+        {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.moments.nan, "inf": r.moments.inf}
+        for r in records if r.moments.nan or r.moments.inf
     ]
-    if issues and nonfinite == "refuse":
+    if issues and settings.nonfinite == "refuse":
         first = issues[0]
         raise ValueError(f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
                          f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest")
-    arrays = build(records, top_k=top_k, n_clusters=n_clusters, normalize_how=normalize, feature=feature)
+    arrays = build(records, settings)
     k_used = arrays.pop("k_used")
-    arrays["invariants"] = build_invariants(records, arrays["layer_std"].shape[0], info.geometry, top_k,
+    arrays["invariants"] = build_invariants(records, arrays["layer_std"].shape[0], info.geometry, settings.top_k,
                                             info.qk_norm, info.norms_folded)
     meta = {
         "source": info.source,
@@ -234,9 +207,7 @@ def fingerprint(
         "matrices": len(records),
         "parameters": info.parameters,
         "dtypes": info.dtypes,
-        "settings": {"top_k": top_k, "n_clusters": n_clusters, "clusters_used": k_used, "normalize": normalize,
-                     "feature": feature, "method": method, "tol": tol, "nonfinite": nonfinite,
-                     "invariants": invariants},
+        "settings": {**settings.recorded(), "clusters_used": k_used},
         "issues": issues,
         "version": __version__,
         "elapsed_seconds": time.perf_counter() - start,

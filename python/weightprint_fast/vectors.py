@@ -1,7 +1,7 @@
 """The two fingerprint vectors of the paper, computed from per-matrix records.
 
 Standard-Deviation Vector: per projection type, the population std of all its weights over all
-layers (pooled exactly from per-matrix counts, means and squared deviations), normalized.
+layers (the engine's exact merge of per-matrix moments), normalized.
 Clustering Vector: K-Means over the top-k singular values of every (layer, type) matrix; labels
 made canonical by ascending centroid norm; per type, the mean label over layers / (K - 1).
 """
@@ -13,52 +13,24 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _core
+
 NORMALIZATIONS = ("max", "l2", "sum", "none")
 FEATURES = ("raw", "log", "unit")
 
 
-def pool_moments(stats: Sequence[dict]) -> dict:
-    """Merges per-matrix moments into those of all their elements together (Chan/Pebay)."""
-    n = 0
-    mean = m2 = m3 = m4 = 0.0
-    lo, hi = math.inf, -math.inf
-    nan = float("nan")
-    for s in stats:
-        nb = s["count"]
-        if nb == 0:
-            continue
-        mb, m2b = s["mean"], s["m2"]
-        # Third and fourth central sums recovered from skewness and excess kurtosis.
-        m3b = s["skewness"] * m2b**1.5 / math.sqrt(nb) if m2b > 0 else 0.0
-        m4b = (s["kurtosis"] + 3.0) * m2b * m2b / nb if m2b > 0 else 0.0
-        # NaN extremes (unknown, as for LoRA deltas) make the pooled extremes unknown too.
-        lo = nan if math.isnan(s["min"]) or math.isnan(lo) else min(lo, s["min"])
-        hi = nan if math.isnan(s["max"]) or math.isnan(hi) else max(hi, s["max"])
-        if n == 0:
-            n, mean, m2, m3, m4 = nb, mb, m2b, m3b, m4b
-            continue
-        na, nn = float(n), float(n + nb)
-        d = mb - mean
-        dn = d / nn
-        term = d * dn * na * nb
-        m4 = (m4 + m4b + term * dn * dn * (na * na - na * nb + nb * nb)
-              + 6.0 * dn * dn * (na * na * m2b + nb * nb * m2) + 4.0 * dn * (na * m3b - nb * m3))
-        m3 = m3 + m3b + term * dn * (na - nb) + 3.0 * dn * (na * m2b - nb * m2)
-        m2 = m2 + m2b + term
-        mean += dn * nb
-        n += nb
-    if n == 0:
-        return {"count": 0, "mean": nan, "std": nan, "m2": nan, "min": nan, "max": nan, "skewness": nan, "kurtosis": nan}
-    return {
-        "count": n,
-        "mean": mean,
-        "std": math.sqrt(m2 / n),
-        "m2": m2,
-        "min": lo,
-        "max": hi,
-        "skewness": math.sqrt(n) * m3 / m2**1.5 if m2 > 0 else nan,
-        "kurtosis": n * m4 / (m2 * m2) - 3.0 if m2 > 0 else nan,
-    }
+def pool_moments(moments: Sequence[_core.Moments]) -> _core.Moments:
+    """The moments of all the matrices' elements together (the engine's exact merge)."""
+    total = _core.Moments()
+    for m in moments:
+        total.merge(m)
+    return total
+
+
+def summary(m: _core.Moments) -> dict[str, float]:
+    """The moments a fingerprint stores per type (NaN where unknown or undefined)."""
+    return {"count": m.count, "mean": m.mean, "std": m.std, "m2": m.m2 if m.count else math.nan, "min": m.min,
+            "max": m.max, "skewness": m.skewness, "kurtosis": m.kurtosis}
 
 
 def normalize(v: np.ndarray, how: str) -> np.ndarray:

@@ -20,12 +20,13 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from ..compare import Comparison, compare
 from ..fingerprint import Fingerprint
 from ..engine.analyse import usable_cores
 from ..engine.progress import show_progress
+from ..settings import Settings, resolve
 from .store import FingerprintStore, stamp
 
 
@@ -36,12 +37,12 @@ class BatchReport:
     failed: dict[str, str] = field(default_factory=dict)  # path -> error
 
 
-def fingerprint_to_json(path: str, settings: dict) -> tuple[str, Optional[str], Optional[str]]:
+def fingerprint_to_json(path: str, settings: Settings) -> tuple[str, Optional[str], Optional[str]]:
     """Worker task: (path, fingerprint JSON or None, error or None). Never raises."""
     from ..fingerprint import fingerprint
 
     try:
-        fp = fingerprint(path, progress=False, **settings)
+        fp = fingerprint(path, settings, progress=False)
         return path, json.dumps(fp.to_dict(), allow_nan=False), None
     except Exception as e:  # a failed checkpoint is a result, not the end of the batch
         return path, None, f"{type(e).__name__}: {e}".strip() or traceback.format_exc(limit=1)
@@ -56,16 +57,18 @@ def batch(
     verify: bool = False,
     progress: Optional[bool] = None,
     on_result: Optional[Callable[[str, Optional[str]], None]] = None,
-    **settings,
+    settings: Optional[Settings] = None,
+    **overrides: Any,
 ) -> BatchReport:
     """Fingerprints every checkpoint not already in the store with the same files.
 
     ``workers``: local worker processes (default: cores // 2, at least 1); ``cluster``: a Dask
     scheduler address or Client instead. ``verify``: compare contents by sha256, not size and
-    mtime. ``settings`` go to :func:`fingerprint` (top_k, n_clusters, method, ...).
+    mtime. ``settings`` (and keyword overrides, see :class:`Settings`) go to :func:`fingerprint`.
     ``on_result(path, error)`` is called as each checkpoint finishes. ``progress``: a bar of
     checkpoints done / total (default: only when stderr is a terminal).
     """
+    settings = resolve(settings, overrides)
     own = not isinstance(store, FingerprintStore)
     db = FingerprintStore(store) if own else store
     report = BatchReport()
@@ -103,7 +106,7 @@ def batch(
     return report
 
 
-def _run(todo: list[str], settings: dict, workers: Optional[int], cluster):
+def _run(todo: list[str], settings: Settings, workers: Optional[int], cluster):
     if not todo:
         return
     if cluster is not None:
@@ -111,7 +114,7 @@ def _run(todo: list[str], settings: dict, workers: Optional[int], cluster):
         return
     cores = usable_cores()
     workers = max(1, min(workers or max(1, cores // 2), len(todo)))
-    per_worker = dict(settings, threads=settings.get("threads") or max(1, cores // workers))
+    per_worker = settings.replace(threads=settings.threads or max(1, cores // workers))
     # Spawned, not forked: a fork of a process whose OpenBLAS threads already run can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(fingerprint_to_json, p, per_worker) for p in todo]
@@ -119,7 +122,7 @@ def _run(todo: list[str], settings: dict, workers: Optional[int], cluster):
             yield f.result()
 
 
-def _run_dask(todo: list[str], settings: dict, cluster):
+def _run_dask(todo: list[str], settings: Settings, cluster):
     from distributed import Client, as_completed as dask_completed
 
     client = cluster if isinstance(cluster, Client) else Client(cluster)
@@ -155,12 +158,13 @@ def _score(c: Comparison) -> float:
 
 
 def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, FingerprintStore], *,
-           top: int = 10, **settings) -> list[SearchHit]:
+           top: int = 10, settings: Optional[Settings] = None, **overrides: Any) -> list[SearchHit]:
     """The stored models ranked by closeness to ``query`` (a Fingerprint, a saved fingerprint or a
-    checkpoint), best first: by verdict, then by spectral distance (or SD cosine)."""
+    checkpoint, fingerprinted with ``settings``), best first: by verdict, then by spectral distance
+    (or SD cosine)."""
     from ..compare import as_fingerprint
 
-    q = as_fingerprint(query, **settings)
+    q = as_fingerprint(query, settings, **overrides)
     own = not isinstance(store, FingerprintStore)
     db = FingerprintStore(store) if own else store
     try:

@@ -17,33 +17,35 @@ from typing import Optional, Sequence
 from .. import __version__
 from ..engine import WeightprintFormatError
 from ..readers import locate, open_tensor_files
+from ..settings import Settings
 
 EXIT_OK, EXIT_USAGE, EXIT_UNRELATED, EXIT_UNDETERMINED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 def _fingerprint_options(p: argparse.ArgumentParser) -> None:
+    d, choices = Settings(), Settings.CHOICES
     g = p.add_argument_group("fingerprint settings")
-    g.add_argument("--top-k", type=int, default=16, help="singular values per matrix (default 16)")
-    g.add_argument("--clusters", type=int, default=4, help="K of K-Means (default 4)")
-    g.add_argument("--normalize", default="max", choices=("max", "l2", "sum", "none"), help="SD-vector normalization")
-    g.add_argument("--feature", default="raw", choices=("raw", "log", "unit"), help="Clustering-Vector features")
-    g.add_argument("--method", default="auto", choices=("auto", "exact", "fast"), help="singular-value method")
-    g.add_argument("--tol", type=float, default=1e-3,
-                   help="relative error that auto certifies on every singular value (default 1e-3)")
-    g.add_argument("--threads", type=int, default=None, help="engine threads (default: usable cores)")
-    g.add_argument("--nonfinite", default="exclude", choices=("exclude", "refuse"),
+    g.add_argument("--top-k", type=int, default=d.top_k, help=f"singular values per matrix (default {d.top_k})")
+    g.add_argument("--clusters", type=int, default=d.n_clusters, help=f"K of K-Means (default {d.n_clusters})")
+    g.add_argument("--normalize", default=d.normalize, choices=choices["normalize"], help="SD-vector normalization")
+    g.add_argument("--feature", default=d.feature, choices=choices["feature"], help="Clustering-Vector features")
+    g.add_argument("--method", default=d.method, choices=choices["method"], help="singular-value method")
+    g.add_argument("--tol", type=float, default=d.tol,
+                   help=f"relative error that auto certifies on every singular value (default {d.tol:g})")
+    g.add_argument("--threads", type=int, default=d.threads, help="engine threads (default: usable cores)")
+    g.add_argument("--nonfinite", default=d.nonfinite, choices=choices["nonfinite"],
                    help="matrices with NaN/Inf: left out of the CV and reported, or refused")
     g.add_argument("--name-map", type=Path, default=None,
                    help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes")
 
 
-def _settings(args: argparse.Namespace) -> dict:
+def _settings(args: argparse.Namespace) -> Settings:
     patterns = None
     if args.name_map is not None:
         patterns = json.loads(args.name_map.read_text())
-    return dict(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
-                method=args.method, tol=args.tol, threads=args.threads, nonfinite=args.nonfinite, name_patterns=patterns,
-                progress=_progress(args))
+    return Settings(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
+                    method=args.method, tol=args.tol, threads=args.threads, nonfinite=args.nonfinite,
+                    name_patterns=patterns, progress=_progress(args))
 
 
 def _progress(args: argparse.Namespace) -> Optional[bool]:
@@ -54,7 +56,8 @@ def _progress(args: argparse.Namespace) -> Optional[bool]:
 def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list:
     from ..compare import as_fingerprint
 
-    return [as_fingerprint(p, **_settings(args)) for p in paths]
+    settings = _settings(args)
+    return [as_fingerprint(p, settings) for p in paths]
 
 
 def _output_path(out: Optional[Path], fp, many: bool) -> Optional[Path]:
@@ -193,10 +196,8 @@ def _read_paths(args: argparse.Namespace) -> list[str]:
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import batch
 
-    settings = _settings(args)
-    settings.pop("progress")
     report = batch(_read_paths(args), args.store, workers=args.workers, cluster=args.cluster, verify=args.verify,
-                   progress=_progress(args), **settings)
+                   progress=_progress(args), settings=_settings(args).replace(progress=False))
     if args.json:
         json.dump({"done": report.done, "skipped": report.skipped, "failed": report.failed}, sys.stdout, indent=2)
         print()
@@ -212,7 +213,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .batch import search
     from .report import table
 
-    hits = search(args.query, args.store, top=args.top, **_settings(args))
+    hits = search(args.query, args.store, top=args.top, settings=_settings(args))
     if args.json:
         json.dump([{"path": h.path, "score": h.score, **h.comparison.to_dict()} for h in hits], sys.stdout, indent=2)
         print()

@@ -84,17 +84,6 @@ class Window:
     gram: Optional[_core.BlockGramSpec] = None  # diagonal Gram blocks wanted (lineage invariants)
 
 
-@dataclass
-class WindowResult:
-    stats: Optional[dict]
-    singular_values: Optional[np.ndarray]  # descending, float64
-    svd_method: Optional[str]
-    error_bound: Optional[float]
-    error: Optional[str]
-    seconds: float
-    gram: Optional[np.ndarray] = None  # (blocks, block, block) when the window asked for them
-
-
 def usable_cores() -> int:
     """Cores this process may run on (affinity-aware)."""
     try:
@@ -113,8 +102,9 @@ def analyse(
     oversample: int = 10,
     krylov_blocks: int = 8,
     progress: Optional[Callable[[int, int, int, int], None]] = None,
-) -> list[WindowResult]:
-    """Statistics and top-k singular values of every window, in one multithreaded engine call.
+) -> list[_core.JobResult]:
+    """Moments, top-k singular values and Gram blocks of every window, in one multithreaded
+    engine call; one :class:`JobResult` per window, in order.
 
     ``progress(jobs_done, jobs_total, bytes_done, bytes_total)`` is called about every 100 ms.
     Ctrl-C stops the engine and raises KeyboardInterrupt.
@@ -127,22 +117,5 @@ def analyse(
                   group_stride=w.group_stride, gram=w.gram or _core.BlockGramSpec())
         for w in windows
     ]
-    raw = engine().analyse(
-        shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
-    )
-    out = []
-    for w, r in zip(windows, raw):
-        svd = r["svd"]
-        out.append(
-            WindowResult(
-                stats=r["stats"],
-                singular_values=None if svd is None else np.asarray(svd["values"], dtype=np.float64),
-                svd_method=None if svd is None else svd["method"],
-                error_bound=None if svd is None else svd["error_bound"],
-                error=r["error"],
-                seconds=r["seconds"],
-                gram=None if r["gram"] is None or w.gram is None
-                else np.asarray(r["gram"]).reshape(-1, w.gram.block, w.gram.block),
-            )
-        )
-    return out
+    return engine().analyse(shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol,
+                            progress)

@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _core
 from . import engine
 
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
@@ -38,12 +39,12 @@ def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, in
     return a, name, a.shape[0], row_bytes // size * elements
 
 
-def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1) -> dict:
-    """Statistics of every element of ``a`` (1-D or 2-D), accumulated in double.
+def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1) -> _core.Moments:
+    """Moments of every element of ``a`` (1-D or 2-D), accumulated in double.
 
-    Returns a dict: ``count`` (finite elements), ``mean``, ``std`` (population), ``min``, ``max``,
-    ``skewness``, ``kurtosis`` (excess), ``nan`` and ``inf`` (counts; those are excluded from the
-    moments), ``m2`` (sum of squared deviations, for exact pooling). With ``dtype`` the array holds
+    Returns a :class:`Moments`: ``count`` (finite elements), ``mean``, ``std`` (population),
+    ``min``, ``max``, ``skewness``, ``kurtosis`` (excess), ``nan`` and ``inf`` (counts; those are
+    excluded from the moments), ``m2``/``m3``/``m4`` (central sums, for exact merging). With ``dtype`` the array holds
     raw encoded bits, one row per matrix row: ``"bf16"`` (uint16), ``"f8_e4m3"``/``"f8_e5m2"``
     (uint8), or a GGUF type such as ``"q4_k"`` (uint8, whole blocks per row).
     """
@@ -69,8 +70,8 @@ def top_singular_values(
     error that ``"auto"`` certifies on every value (under 2e-6, the float32 rounding floor, it runs
     the exact method); ``oversample`` widens the Krylov block (k + oversample, rounded up to a
     multiple of 16); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
-    ``details=True`` returns ``(values, info)`` where info holds the method used, the certified
-    ``error_bound`` (0 for exact, NaN for fast) and the Krylov ``blocks``.
+    ``details=True`` returns ``(values, info)``, info an :class:`SvdResult`: the ``method`` used,
+    the certified ``error_bound`` (0 for exact, NaN for fast) and the Krylov ``blocks``.
     Raises ValueError if ``a`` holds NaN or Inf.
     """
     if method not in METHODS:
@@ -79,5 +80,4 @@ def top_singular_values(
         raise ValueError("k must be non-negative")
     m, name, rows, cols = _as_matrix(a, dtype)
     info = engine().top_singular_values(m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads)
-    values = np.asarray(info.pop("values"), dtype=np.float64)
-    return (values, info) if details else values
+    return (info.values, info) if details else info.values

@@ -7,11 +7,12 @@ from .files import PathLike
 from .files import open_gguf, open_shards, open_tensor_files
 from .locate import locate
 from .lora import is_adapter, read_adapter
-from .records import MatrixRecord, ReadSettings, SourceInfo
+from ..settings import Settings
+from .records import MatrixRecord, SourceInfo
 from .tensor_files import read_tensor_files
 
 
-def read_checkpoint(path: PathLike, settings: ReadSettings) -> tuple[list[MatrixRecord], SourceInfo]:
+def read_checkpoint(path: PathLike, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
     """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
     p = locate(path)
     if is_adapter(p):
@@ -19,5 +20,5 @@ def read_checkpoint(path: PathLike, settings: ReadSettings) -> tuple[list[Matrix
     return read_tensor_files(p, settings)
 
 
-__all__ = ["MatrixRecord", "ReadSettings", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files",
+__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files",
            "read_checkpoint"]

@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from .. import _core
 from ..engine import WeightprintFormatError
 from ..naming import map_tensors, part_indices
 from .files import open_shards
@@ -30,16 +31,16 @@ def is_adapter(path: Path) -> bool:
     return path.is_dir() and (path / ADAPTER_CONFIG).is_file()
 
 
-def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> dict:
-    """Count, mean, std and m2 of scale * b @ a, exactly, without forming it."""
+def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> _core.Moments:
+    """Count, mean and m2 of scale * b @ a, exactly, without forming it; the higher sums and the
+    extremes are unknown (NaN)."""
     m, n = b.shape[0], a.shape[1]
     count = m * n
     total = scale * float(b.sum(axis=0) @ a.sum(axis=1))
     sumsq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
-    m2 = max(0.0, sumsq - total * total / count)
-    nan = float("nan")
-    return {"count": count, "mean": total / count, "std": math.sqrt(m2 / count), "m2": m2,
-            "min": nan, "max": nan, "skewness": nan, "kurtosis": nan, "nan": 0, "inf": 0}
+    nan = math.nan
+    return _core.Moments(count=count, mean=total / count, m2=max(0.0, sumsq - total * total / count), m3=nan, m4=nan,
+                         min=nan, max=nan)
 
 
 def delta_singular_values(a: np.ndarray, b: np.ndarray, scale: float, k: int) -> np.ndarray:

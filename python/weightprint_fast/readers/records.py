@@ -1,5 +1,5 @@
 """What every reader returns: one :class:`MatrixRecord` per projection matrix and a
-:class:`SourceInfo` about the checkpoint; and what every reader is told: :class:`ReadSettings`."""
+:class:`SourceInfo` about the checkpoint."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from .. import _core
 from ..engine import WeightprintFormatError
 from ..invariants import AttentionGeometry
 
 
 @dataclass
 class MatrixRecord:
-    """Measurements of one projection matrix. ``stats`` as :func:`matrix_stats` returns them."""
+    """Measurements of one projection matrix."""
 
     layer: int
     type: str
     tensor: str
     shape: tuple[int, int]
-    stats: dict
+    moments: _core.Moments
     singular_values: Optional[np.ndarray]  # descending, up to top_k values
     error: Optional[str] = None  # why singular values are missing
     expert: Optional[int] = None
@@ -54,16 +55,3 @@ def read_config(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightprintFormatError(f"{cfg}: cannot read config: {e}") from e
     return data if isinstance(data, dict) else {}
-
-
-@dataclass(frozen=True)
-class ReadSettings:
-    """What a reader measures of each projection matrix, and how."""
-
-    top_k: int  # singular values per matrix
-    threads: Optional[int] = None  # engine threads (None: usable cores)
-    method: str = "auto"  # singular-value method
-    tol: float = 1e-3  # relative error auto certifies
-    name_patterns: Optional[Mapping[str, str]] = None  # extra naming rules
-    progress: bool = False  # a progress bar on stderr
-    invariants: bool = True  # the lineage invariants' Gram blocks (invariants.py)

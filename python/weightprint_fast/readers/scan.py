@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import _core
 from ..engine.analyse import Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from .files import PathLike, open_tensor_files
@@ -23,11 +24,14 @@ class TensorRecord:
     dtype: str
     shape: tuple[int, ...]
     shard: str
-    stats: Optional[dict] = None
-    singular_values: Optional[np.ndarray] = None
-    svd_method: Optional[str] = None
-    error_bound: Optional[float] = None
-    error: Optional[str] = None
+    moments: Optional[_core.Moments] = None
+    svd: Optional[_core.SvdResult] = None
+    error: Optional[str] = None  # why singular values are missing
+
+    @property
+    def singular_values(self) -> Optional[np.ndarray]:
+        """Descending, float64; None where not computed."""
+        return None if self.svd is None else self.svd.values
 
 
 def scan(
@@ -40,7 +44,7 @@ def scan(
 ) -> list[TensorRecord]:
     """Every tensor of a checkpoint (safetensors file, directory of shards, index JSON, or GGUF).
 
-    Floating-point and decodable quantized tensors get statistics (see :func:`matrix_stats`); 2-D
+    Floating-point and decodable quantized tensors get moments (see :func:`matrix_stats`); 2-D
     ones also their top ``k`` singular values (``k=0`` skips them). Integer and bool tensors, and
     quantized types without a decoder, are listed only.
     """
@@ -64,7 +68,6 @@ def scan(
         rec = TensorRecord(t.name, t.dtype, t.shape, str(shards.paths[t.shard]))
         r = by_name.get(t.name)
         if r is not None:
-            rec.stats, rec.singular_values, rec.svd_method = r.stats, r.singular_values, r.svd_method
-            rec.error_bound, rec.error = r.error_bound, r.error
+            rec.moments, rec.svd, rec.error = r.moments, r.svd, r.error
         records.append(rec)
     return records

@@ -21,7 +21,9 @@ from ..engine.progress import progress_bar
 from ..invariants import AttentionGeometry, attention_geometry, gram_layout, has_qk_norm, norm_role, norm_tensors
 from ..naming import MappedTensor, Part, map_tensors, part_shape
 from .files import open_tensor_files
-from .records import MatrixRecord, ReadSettings, SourceInfo, read_config
+from ..engine.progress import show_progress
+from ..settings import Settings
+from .records import MatrixRecord, SourceInfo, read_config
 
 
 def _architecture(config: Mapping, families: list[str]) -> str:
@@ -101,7 +103,7 @@ def gguf_config(metadata: Mapping) -> dict:
     return config
 
 
-def read_tensor_files(path: Path, settings: ReadSettings) -> tuple[list[MatrixRecord], SourceInfo]:
+def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
     """Records of every projection matrix of a safetensors or GGUF checkpoint."""
     shards = open_tensor_files(path)
     gguf = shards.format == "gguf"
@@ -118,7 +120,7 @@ def read_tensor_files(path: Path, settings: ReadSettings) -> tuple[list[MatrixRe
             w = _window(mt, part, by_name[mt.name], settings.top_k)
             windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
             owners.append((mt, part))
-    bar = progress_bar(path.name) if settings.progress else None
+    bar = progress_bar(path.name) if show_progress(settings.progress) else None
     try:
         results = analyse(shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol,
                           progress=bar)
@@ -126,8 +128,8 @@ def read_tensor_files(path: Path, settings: ReadSettings) -> tuple[list[MatrixRe
         if bar is not None:
             bar.close()
     records = [
-        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.stats, r.singular_values, r.error, part.expert,
-                     r.gram)
+        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.moments,
+                     None if r.svd is None else r.svd.values, r.error, part.expert, r.gram)
         for (mt, part), w, r in zip(owners, windows, results)
     ]
     families = sorted({mt.family for mt in mapped})

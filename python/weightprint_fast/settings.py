@@ -1,0 +1,74 @@
+"""One frozen object for every choice a fingerprint depends on and how it is computed: its
+defaults, its allowed values and their validation live here and nowhere else. Readers, the
+fingerprint, compare, the CLI and the fleet all take it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from .engine.kernels import METHODS
+from .vectors import FEATURES, NORMALIZATIONS
+
+NONFINITE = ("exclude", "refuse")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to fingerprint a checkpoint.
+
+    ``top_k``: singular values per matrix (the Clustering Vector's features); ``n_clusters``: K
+    of K-Means; ``normalize``: SD-vector normalization (max, l2, sum, none); ``feature``: CV
+    features (raw, log, unit); ``method``: singular-value method (auto, exact, fast); ``tol``:
+    the relative error ``auto`` certifies on every singular value (1e-5 took 0-40% longer on
+    heavy-tailed matrices in bench/RESULTS.md; under 2e-6 it runs the exact method);
+    ``nonfinite``: what a matrix holding NaN/Inf does: ``"exclude"`` (its finite values count in
+    the SD vector, it is left out of the CV, and it is listed in ``meta["issues"]``) or
+    ``"refuse"`` (ValueError); ``threads``: engine threads (None: usable cores);
+    ``invariants``: also measure the lineage invariants (without them compare falls back to the
+    matrices' own spectra); ``name_patterns``: extra naming rules {regex with
+    ``(?P<layer>\\d+)``: type}; ``progress``: a progress bar on stderr (None: only when stderr
+    is a terminal).
+    """
+
+    top_k: int = 16
+    n_clusters: int = 4
+    normalize: str = "max"
+    feature: str = "raw"
+    method: str = "auto"
+    tol: float = 1e-3
+    nonfinite: str = "exclude"
+    threads: Optional[int] = None
+    invariants: bool = True
+    name_patterns: Optional[Mapping[str, str]] = None
+    progress: Optional[bool] = None
+
+    #: Allowed values of the string settings (the CLI's choices).
+    CHOICES = {"normalize": NORMALIZATIONS, "feature": FEATURES, "method": METHODS, "nonfinite": NONFINITE}
+
+    def __post_init__(self) -> None:
+        for name, allowed in self.CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        if self.top_k < 1 or self.n_clusters < 1:
+            raise ValueError("top_k and n_clusters must be positive")
+        if not 0 < self.tol < 1:
+            raise ValueError("tol must be between 0 and 1")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be positive (or None for all usable cores)")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated again). Unknown names are a TypeError."""
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def recorded(self) -> dict[str, Any]:
+        """What a fingerprint records in ``meta["settings"]``: the settings its values depend on."""
+        return {"top_k": self.top_k, "n_clusters": self.n_clusters, "normalize": self.normalize,
+                "feature": self.feature, "method": self.method, "tol": self.tol, "nonfinite": self.nonfinite,
+                "invariants": self.invariants}
+
+
+def resolve(settings: Optional[Settings], overrides: Mapping[str, Any]) -> Settings:
+    """``settings`` (default: the defaults) with keyword overrides applied."""
+    return (settings or Settings()).replace(**overrides)
