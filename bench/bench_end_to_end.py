@@ -24,8 +24,15 @@ import weightprint_fast as wf
 from common import cores, set_threads
 from make_checkpoint import write_checkpoint
 
-TYPES = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o", "gate_proj": "gate", "up_proj": "up",
-         "down_proj": "down"}
+TYPES = {
+    "q_proj": "q",
+    "k_proj": "k",
+    "v_proj": "v",
+    "o_proj": "o",
+    "gate_proj": "gate",
+    "up_proj": "up",
+    "down_proj": "down",
+}
 
 
 def torch_loop(root: Path, k: int) -> tuple[dict, dict]:
@@ -37,7 +44,7 @@ def torch_loop(root: Path, k: int) -> tuple[dict, dict]:
     svals = {}
     for shard in sorted(root.glob("model-*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:
-            for name in f.keys():
+            for name in f:
                 layer, kind = int(name.split(".")[2]), TYPES[name.split(".")[-2]]
                 w = f.get_tensor(name).float()
                 std, mean = torch.std_mean(w, correction=0)
@@ -79,17 +86,30 @@ def main() -> None:
         times = []
         for _ in range(args.repeat if method == "auto" else 1):
             t = time.perf_counter()
-            fp = wf.fingerprint(root, method=method, threads=args.threads, top_k=args.k, normalize="none",
-                                progress=False, invariants=invariants)
+            fp = wf.fingerprint(
+                root,
+                method=method,
+                threads=args.threads,
+                top_k=args.k,
+                normalize="none",
+                progress=False,
+                invariants=invariants,
+            )
             times.append(time.perf_counter() - t)
         dt = seconds[method, invariants] = float(np.median(times))
         dstd = max(abs(fp.type_stats[kd]["std"] - s) / s for kd, s in stds.items())
-        dsv = max(float(np.max(np.abs(fp.singular_values[layer, fp.types.index(kd)] - v) / v))
-                  for (layer, kd), v in svals.items())
+        dsv = max(
+            float(np.max(np.abs(fp.singular_values[layer, fp.types.index(kd)] - v) / v))
+            for (layer, kd), v in svals.items()
+        )
         label = f"{method}{'' if invariants else ', no lineage invariants'}"
-        print(f"| weightprint fingerprint, {label} | {dt:.1f} | {t_torch / dt:.1f}x | {dstd:.1e} | {dsv:.1e} |")
-    print(f"\nlineage invariants cost (auto): {seconds['auto', True] / seconds['auto', False]:.2f}x "
-          "the fingerprint without them")
+        print(
+            f"| weightprint fingerprint, {label} | {dt:.1f} | {t_torch / dt:.1f}x | {dstd:.1e} | {dsv:.1e} |"
+        )
+    print(
+        f"\nlineage invariants cost (auto): {seconds['auto', True] / seconds['auto', False]:.2f}x "
+        "the fingerprint without them"
+    )
 
 
 if __name__ == "__main__":

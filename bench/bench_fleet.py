@@ -35,11 +35,15 @@ def main() -> None:
         wf.batch(paths, root / "local.db", workers=args.workers, progress=False)
         dt = time.perf_counter() - t
         print(f"| local processes | {dt:.1f} | {60 * args.count / dt:.1f} |")
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None) as c:
-            with Client(c) as client:
-                t = time.perf_counter()
-                wf.batch(paths, root / "dask.db", cluster=client, progress=False, threads=1)
-                dt = time.perf_counter() - t
+        with (
+            LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as c,
+            Client(c) as client,
+        ):
+            t = time.perf_counter()
+            wf.batch(paths, root / "dask.db", cluster=client, progress=False, threads=1)
+            dt = time.perf_counter() - t
         print(f"| Dask LocalCluster | {dt:.1f} | {60 * args.count / dt:.1f} |")
 
 

@@ -28,14 +28,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from common import cores, median_time  # noqa: E402
-from gguf_files import GGML, random_blocks, write_gguf  # noqa: E402
+from common import cores, median_time
+from gguf_files import random_blocks, write_gguf
+from weightprint_fast import _core
+from weightprint_fast.readers.tensor_files import gguf_config
 
-from weightprint_fast import _core  # noqa: E402
-from weightprint_fast.readers.tensor_files import gguf_config  # noqa: E402
-
-RATE_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
-              "IQ4_NL", "IQ4_XS"]
+RATE_TYPES = [
+    "F32",
+    "F16",
+    "BF16",
+    "Q8_0",
+    "Q4_0",
+    "Q4_1",
+    "Q5_0",
+    "Q5_1",
+    "Q2_K",
+    "Q3_K",
+    "Q4_K",
+    "Q5_K",
+    "Q6_K",
+    "IQ4_NL",
+    "IQ4_XS",
+]
 
 CHILD = """
 import json, sys, time
@@ -55,16 +69,24 @@ def decode_rates(n: int = 1 << 24) -> list[tuple[str, float]]:
     out = []
     for t in RATE_TYPES:
         raw = random_blocks(t, n, rng)
-        out.append((t, n / median_time(lambda: _core.decode(raw, t, n), repeat=5)))
+        out.append((t, n / median_time(lambda raw=raw, t=t: _core.decode(raw, t, n), repeat=5)))
     return out
 
 
-def llama_q4_k_m(path: Path, layers: int, hidden: int = 2048, ffn: int = 5632, heads: int = 16, kv: int = 4) -> Path:
+def llama_q4_k_m(
+    path: Path, layers: int, hidden: int = 2048, ffn: int = 5632, heads: int = 16, kv: int = 4
+) -> Path:
     rng = np.random.default_rng(1)
     head_dim = hidden // heads
-    shapes = {"attn_q": (hidden, hidden), "attn_k": (kv * head_dim, hidden), "attn_v": (kv * head_dim, hidden),
-              "attn_output": (hidden, hidden), "ffn_gate": (ffn, hidden), "ffn_up": (ffn, hidden),
-              "ffn_down": (hidden, ffn)}
+    shapes = {
+        "attn_q": (hidden, hidden),
+        "attn_k": (kv * head_dim, hidden),
+        "attn_v": (kv * head_dim, hidden),
+        "attn_output": (hidden, hidden),
+        "ffn_gate": (ffn, hidden),
+        "ffn_up": (ffn, hidden),
+        "ffn_down": (hidden, ffn),
+    }
     tensors: dict = {}
     for i in range(layers):
         tensors[f"blk.{i}.attn_norm.weight"] = (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32)
@@ -72,8 +94,14 @@ def llama_q4_k_m(path: Path, layers: int, hidden: int = 2048, ffn: int = 5632, h
         for name, shape in shapes.items():
             dtype = "Q6_K" if name in ("attn_v", "ffn_down") and i % 2 == 0 else "Q4_K"
             tensors[f"blk.{i}.{name}.weight"] = (random_blocks(dtype, shape[0] * shape[1], rng), dtype, shape)
-    return write_gguf(path, tensors, heads=heads, kv_heads=kv, blocks=layers,
-                      extra=lambda w: (w.add_embedding_length(hidden), w.add_feed_forward_length(ffn)))
+    return write_gguf(
+        path,
+        tensors,
+        heads=heads,
+        kv_heads=kv,
+        blocks=layers,
+        extra=lambda w: (w.add_embedding_length(hidden), w.add_feed_forward_length(ffn)),
+    )
 
 
 def as_f32_safetensors(gguf_path: Path, out: Path) -> Path:
@@ -82,16 +110,20 @@ def as_f32_safetensors(gguf_path: Path, out: Path) -> Path:
 
     f = _core.GgufFile(str(gguf_path))
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {t.name: f.read(t.name).astype(np.float32) for t in f.tensors
-               if t.analysed and t.name.startswith("blk.")}
+    tensors = {
+        t.name: f.read(t.name).astype(np.float32)
+        for t in f.tensors
+        if t.analysed and t.name.startswith("blk.")
+    }
     save_file(tensors, str(out / "model.safetensors"))
     (out / "config.json").write_text(json.dumps(gguf_config(f.metadata)))
     return out
 
 
 def fingerprint_in_child(path: Path, threads: int) -> dict:
-    r = subprocess.run([sys.executable, "-c", CHILD, str(path), str(threads)], capture_output=True, text=True,
-                       check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(threads)], capture_output=True, text=True, check=True
+    )
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -121,16 +153,27 @@ def main() -> None:
     med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
     rss = {k: max(r["rss_mb"] for r in v) for k, v in runs.items()}
     sd_diff = float(np.max(np.abs(np.array(runs["gguf"][0]["std"]) - np.array(runs["f32"][0]["std"]))))
-    ls_diff = float(np.nanmax(np.abs(np.array(runs["gguf"][0]["layer_std"]) - np.array(runs["f32"][0]["layer_std"]))
-                              / np.array(runs["f32"][0]["layer_std"])))
-    size = {k: sum(p.stat().st_size for p in ([g] if k == "gguf" else list(s.glob("*.safetensors")))) / 1e6
-            for k in ("gguf", "f32")}
-    print(f"{g.name}: {args.threads} threads, median of {args.repeat} fresh processes, {time.strftime('%Y-%m-%d')}")
+    ls_diff = float(
+        np.nanmax(
+            np.abs(np.array(runs["gguf"][0]["layer_std"]) - np.array(runs["f32"][0]["layer_std"]))
+            / np.array(runs["f32"][0]["layer_std"])
+        )
+    )
+    size = {
+        k: sum(p.stat().st_size for p in ([g] if k == "gguf" else list(s.glob("*.safetensors")))) / 1e6
+        for k in ("gguf", "f32")
+    }
+    print(
+        f"{g.name}: {args.threads} threads, median of {args.repeat} fresh processes, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
     print("| checkpoint | size | fingerprint | peak RSS |\n|---|---|---|---|")
     for k in ("gguf", "f32"):
         print(f"| {k} | {size[k]:.0f} MB | {med[k]:.2f} s | {rss[k]:.0f} MB |")
-    print(f"\nGGUF / f32 safetensors: {med['gguf'] / med['f32']:.2f}x; SD vector max |diff| {sd_diff:.1e}, "
-          f"per-matrix std max rel diff {ls_diff:.1e}")
+    print(
+        f"\nGGUF / f32 safetensors: {med['gguf'] / med['f32']:.2f}x; SD vector max |diff| {sd_diff:.1e}, "
+        f"per-matrix std max rel diff {ls_diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ CHILD = """
 import json, sys, time, weightprint_fast as wf
 t = time.perf_counter()
 fp = wf.fingerprint(sys.argv[1], threads=int(sys.argv[2]), method=sys.argv[3], progress=False)
-print(json.dumps({"seconds": time.perf_counter() - t, "layers": fp.layers, "std_vector": fp.std_vector.tolist()}))
+print(json.dumps({"seconds": time.perf_counter() - t, "layers": fp.layers,
+                  "std_vector": fp.std_vector.tolist()}))
 """
 
 
@@ -46,14 +47,21 @@ def subset_index(root: Path, layers: int) -> Path:
     return path
 
 
-def peak_rss_run(target: Path, threads: int, method: str, cgroup_procs: Path | None = None) -> tuple[dict, float]:
+def peak_rss_run(
+    target: Path, threads: int, method: str, cgroup_procs: Path | None = None
+) -> tuple[dict, float]:
     """Runs the child and returns its result and peak RSS in GB (from wait4's rusage)."""
+
     def enter_cgroup():
         if cgroup_procs is not None:
             cgroup_procs.write_text(str(os.getpid()))
 
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(target), str(threads), method], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=enter_cgroup)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(target), str(threads), method],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=enter_cgroup,
+    )
     out = proc.stdout.read().decode()
     err = proc.stderr.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -93,8 +101,10 @@ def main() -> None:
     args = ap.parse_args()
     counts = [int(x) for x in args.layers.split(",")]
     most = max(counts)
-    if not (args.dir / "model.safetensors.index.json").exists() or \
-            json.loads((args.dir / "config.json").read_text())["num_hidden_layers"] < most:
+    if (
+        not (args.dir / "model.safetensors.index.json").exists()
+        or json.loads((args.dir / "config.json").read_text())["num_hidden_layers"] < most
+    ):
         t = time.perf_counter()
         write_checkpoint(args.dir, most)
         print(f"generated {most} Llama-3-70B layers in {time.perf_counter() - t:.0f} s")
@@ -106,7 +116,10 @@ def main() -> None:
         size = sum((args.dir / f).stat().st_size for f in shard_files(args.dir)[:n])
         res, rss = peak_rss_run(target, args.threads, args.method)
         per = res["seconds"] / n
-        print(f"| {n} | {size / 1e9:.1f} GB | {res['seconds']:.1f} | {per:.1f} | {80 * per / 60:.1f} min | {rss:.2f} GB |")
+        print(
+            f"| {n} | {size / 1e9:.1f} GB | {res['seconds']:.1f} | {per:.1f} | {80 * per / 60:.1f} min "
+            f"| {rss:.2f} GB |"
+        )
     target = subset_index(args.dir, most)
     size = sum((args.dir / f).stat().st_size for f in shard_files(args.dir)[:most])
     limit = int(args.limit_gb * 1e9)
@@ -117,8 +130,10 @@ def main() -> None:
     d, procs = cg
     try:
         res, rss = peak_rss_run(target, args.threads, args.method, procs)
-        print(f"\nunder a {limit / 1e9:.1f} GB memory cgroup, the {size / 1e9:.1f} GB checkpoint finished in "
-              f"{res['seconds']:.1f} s, peak RSS {rss:.2f} GB")
+        print(
+            f"\nunder a {limit / 1e9:.1f} GB memory cgroup, the {size / 1e9:.1f} GB checkpoint finished in "
+            f"{res['seconds']:.1f} s, peak RSS {rss:.2f} GB"
+        )
     finally:
         d.rmdir()
 

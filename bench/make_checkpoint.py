@@ -28,9 +28,15 @@ PRESETS = {  # hidden, intermediate, q heads, kv heads
 
 def layer_shapes(hidden: int, ffn: int, heads: int, kv: int) -> dict[str, tuple[int, int]]:
     kv_dim = hidden // heads * kv
-    return {"self_attn.q_proj": (hidden, hidden), "self_attn.k_proj": (kv_dim, hidden),
-            "self_attn.v_proj": (kv_dim, hidden), "self_attn.o_proj": (hidden, hidden),
-            "mlp.gate_proj": (ffn, hidden), "mlp.up_proj": (ffn, hidden), "mlp.down_proj": (hidden, ffn)}
+    return {
+        "self_attn.q_proj": (hidden, hidden),
+        "self_attn.k_proj": (kv_dim, hidden),
+        "self_attn.v_proj": (kv_dim, hidden),
+        "self_attn.o_proj": (hidden, hidden),
+        "mlp.gate_proj": (ffn, hidden),
+        "mlp.up_proj": (ffn, hidden),
+        "mlp.down_proj": (hidden, ffn),
+    }
 
 
 def _bf16(a: np.ndarray) -> bytes:
@@ -38,7 +44,9 @@ def _bf16(a: np.ndarray) -> bytes:
     return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
 
 
-def _write_matrix(f, rng: np.random.Generator, m: int, n: int, noise: float, rank: int = 64, chunk: int = 2048) -> None:
+def _write_matrix(
+    f, rng: np.random.Generator, m: int, n: int, noise: float, rank: int = 64, chunk: int = 2048
+) -> None:
     edge = noise * (np.sqrt(m) + np.sqrt(n))
     s = edge * (1.0 + 2.5 / np.sqrt(np.arange(1, rank + 1, dtype=np.float32)))
     u, _ = np.linalg.qr(rng.standard_normal((m, rank), dtype=np.float32))
@@ -48,7 +56,7 @@ def _write_matrix(f, rng: np.random.Generator, m: int, n: int, noise: float, ran
         rows = min(chunk, m - r0)
         block = rng.standard_normal((rows, n), dtype=np.float32)
         block *= noise
-        block += u[r0:r0 + rows] @ vt
+        block += u[r0 : r0 + rows] @ vt
         f.write(_bf16(block))
 
 
@@ -73,9 +81,18 @@ def write_checkpoint(out: Path, layers: int, preset: str = "llama3-70b", seed: i
             for i, (m, n) in enumerate(shapes.values()):
                 _write_matrix(f, rng, m, n, noise=0.01 + 0.004 * i)
     (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-    (out / "config.json").write_text(json.dumps({
-        "model_type": "llama", "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": layers,
-        "num_attention_heads": heads, "num_key_value_heads": kv}))
+    (out / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "llama",
+                "hidden_size": hidden,
+                "intermediate_size": ffn,
+                "num_hidden_layers": layers,
+                "num_attention_heads": heads,
+                "num_key_value_heads": kv,
+            }
+        )
+    )
     return out
 
 

@@ -12,12 +12,25 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import real_models  # noqa: E402
+import real_models
 
-GGUF_TYPES = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up",
-              "down": "ffn_down"}
-BERT_TYPES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-              "o": "attention.output.dense", "up": "intermediate.dense", "down": "output.dense"}
+GGUF_TYPES = {
+    "q": "attn_q",
+    "k": "attn_k",
+    "v": "attn_v",
+    "o": "attn_output",
+    "gate": "ffn_gate",
+    "up": "ffn_up",
+    "down": "ffn_down",
+}
+BERT_TYPES = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "o": "attention.output.dense",
+    "up": "intermediate.dense",
+    "down": "output.dense",
+}
 
 
 def _gguf_layer(path: Path) -> tuple[int, dict[str, np.ndarray]]:
@@ -48,9 +61,11 @@ def real_matrices() -> dict[str, np.ndarray]:
     """The middle layer's projections of SmolLM2-135M, Gemma-3-270M (both GGUF) and all-MiniLM-L6,
     keyed "model layer type"."""
     out = {}
-    for model, (layer, mats) in (("smollm2-135m", _gguf_layer(real_models.smollm2_gguf())),
-                                 ("gemma3-270m", _gguf_layer(real_models.gemma3_gguf())),
-                                 ("minilm-l6", _bert_layer(real_models.minilm()))):
+    for model, (layer, mats) in (
+        ("smollm2-135m", _gguf_layer(real_models.smollm2_gguf())),
+        ("gemma3-270m", _gguf_layer(real_models.gemma3_gguf())),
+        ("minilm-l6", _bert_layer(real_models.minilm())),
+    ):
         for kind, a in mats.items():
             out[f"{model} L{layer} {kind}"] = np.ascontiguousarray(a)
     return out

@@ -24,7 +24,9 @@ def matrices(size: int, rng) -> dict[str, np.ndarray]:
     idx = np.arange(1, size + 1, dtype=np.float64)
     return {
         f"gaussian {size}x{size} (flat)": rng.standard_normal((size, size)).astype(np.float32),
-        f"gaussian {size // 2}x{2 * size} (flat)": rng.standard_normal((size // 2, 2 * size)).astype(np.float32),
+        f"gaussian {size // 2}x{2 * size} (flat)": rng.standard_normal((size // 2, 2 * size)).astype(
+            np.float32
+        ),
         f"power law s_i = 1/i {size}x{size}": with_spectrum(rng, size, size, idx**-1.0),
         f"heavy tail s_i = i^-0.5 {size}x{size}": with_spectrum(rng, size, size, idx**-0.5),
     }
@@ -43,7 +45,9 @@ def main() -> None:
         for method in wf.METHODS:
             got, info = wf.top_singular_values(a, args.k, method, details=True)
             err = float(np.max(np.abs(got - ref) / ref))
-            print(f"| {name} | {method} | {info['method']} | {err:.1e} | {info['error_bound']:.1e} | {info['blocks']} |")
+            print(
+                f"| {name} | {method} | {info.method} | {err:.1e} | {info.error_bound:.1e} | {info.blocks} |"
+            )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,12 @@ def test_stats_f32_torch_std(benchmark, weights):
 @pytest.mark.parametrize("method", wf.METHODS)
 def test_top16_weightprint(benchmark, weights, method):
     benchmark.group = f"top-16 {weights[0].shape}"
-    benchmark.pedantic(wf.top_singular_values, args=(weights[0], 16, method), kwargs={"threads": THREADS},
-                       rounds=3 if method != "exact" else 1)
+    benchmark.pedantic(
+        wf.top_singular_values,
+        args=(weights[0], 16, method),
+        kwargs={"threads": THREADS},
+        rounds=3 if method != "exact" else 1,
+    )
 
 
 def test_top16_torch_svdvals(benchmark, weights):
@@ -74,7 +78,9 @@ def test_top16_torch_svdvals(benchmark, weights):
 
 def test_top16_torch_svd_lowrank(benchmark, weights):
     benchmark.group = f"top-16 {weights[0].shape}"
-    benchmark.pedantic(torch.svd_lowrank, args=(torch.from_numpy(weights[0]),), kwargs={"q": 26, "niter": 7}, rounds=3)
+    benchmark.pedantic(
+        torch.svd_lowrank, args=(torch.from_numpy(weights[0]),), kwargs={"q": 26, "niter": 7}, rounds=3
+    )
 
 
 # One Krylov step: C x with C = A^T A (A tall) or A A^T, x of 32 columns (the block of top-16).

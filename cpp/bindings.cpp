@@ -9,8 +9,8 @@
 #include "blas.hpp"
 #include "block_gram.hpp"
 #include "errors.hpp"
-#include "gram_product.hpp"
 #include "gguf.hpp"
+#include "gram_product.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
 #include "spectral.hpp"
@@ -81,7 +81,8 @@ py::object gguf_value(const GgufValue& v) {
         case GgufValue::Kind::Int: return py::int_(v.i);
         case GgufValue::Kind::Float: return py::float_(v.f);
         case GgufValue::Kind::Bool: return py::bool_(v.b);
-        case GgufValue::Kind::String: return py::str(PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace"), false);
+        case GgufValue::Kind::String:
+            return py::str(PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace"), false);
         case GgufValue::Kind::Array: break;
     }
     if (v.numbers.size() == v.array_count && v.array_count > 0) return py::cast(v.numbers);
@@ -110,8 +111,8 @@ py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
 }
 
 std::vector<JobResult> run_analyse(const std::vector<std::shared_ptr<TensorFile>>& files, const std::vector<Job>& js,
-                     int threads, const std::string& method, int oversample, int krylov_blocks, double tol,
-                     const py::object& progress) {
+                                   int threads, const std::string& method, int oversample, int krylov_blocks,
+                                   double tol, const py::object& progress) {
     std::vector<const TensorFile*> fs;
     for (const auto& f : files) fs.push_back(f.get());
     RunOptions opt;
@@ -182,7 +183,8 @@ PYBIND11_MODULE(_core, m) {
              "From sums of (x - mean)^p; NaN m3/m4/min/max mean unknown (a LoRA delta's).")
         .def_readonly("count", &Moments::n, "finite elements")
         .def_property_readonly("mean", [](const Moments& o) { return o.n ? o.mean : kNaN; })
-        .def_property_readonly("std", [](const Moments& o) { return std::sqrt(o.variance()); }, "population")
+        .def_property_readonly(
+            "std", [](const Moments& o) { return std::sqrt(o.variance()); }, "population")
         .def_property_readonly("variance", &Moments::variance, "population")
         .def_readonly("m2", &Moments::m2, "sum of (x - mean)^2")
         .def_readonly("m3", &Moments::m3, "sum of (x - mean)^3")
@@ -200,21 +202,24 @@ PYBIND11_MODULE(_core, m) {
         });
 
     py::class_<SvdResult>(m, "SvdResult", "Top singular values of a matrix and how they were obtained.")
-        .def_property_readonly("values", [](const SvdResult& r) { return to_array(r.values); }, "descending")
+        .def_property_readonly(
+            "values", [](const SvdResult& r) { return to_array(r.values); }, "descending")
         .def_readonly("method", &SvdResult::method, "'exact', 'fast' or 'krylov' (what auto ended up using)")
         .def_readonly("error_bound", &SvdResult::error_bound,
                       "certified relative error of every value (krylov); 0 for exact; NaN for fast")
         .def_readonly("blocks", &SvdResult::blocks, "Krylov blocks used");
 
     py::class_<JobResult>(m, "JobResult", "What the engine measured of one job's window.")
-        .def_property_readonly("moments", [](const JobResult& r) -> py::object {
-            if (!r.has_stats) return py::none();
-            return py::cast(r.moments);
-        })
-        .def_property_readonly("svd", [](const JobResult& r) -> py::object {
-            if (!r.has_svd) return py::none();
-            return py::cast(r.svd);
-        })
+        .def_property_readonly("moments",
+                               [](const JobResult& r) -> py::object {
+                                   if (!r.has_stats) return py::none();
+                                   return py::cast(r.moments);
+                               })
+        .def_property_readonly("svd",
+                               [](const JobResult& r) -> py::object {
+                                   if (!r.has_svd) return py::none();
+                                   return py::cast(r.svd);
+                               })
         .def_property_readonly(
             "gram",
             [](const JobResult& r) -> py::object {
@@ -223,11 +228,13 @@ PYBIND11_MODULE(_core, m) {
                 return py::array_t<double>({static_cast<py::ssize_t>(r.gram.size()) / (b * b), b, b}, r.gram.data());
             },
             "diagonal Gram blocks, (blocks, block, block); None when not wanted or not finite")
-        .def_property_readonly("error", [](const JobResult& r) -> py::object {
-                                   if (r.error.empty()) return py::none();
-                                   return py::str(r.error);
-                               },
-                               "why singular values or Gram blocks are missing")
+        .def_property_readonly(
+            "error",
+            [](const JobResult& r) -> py::object {
+                if (r.error.empty()) return py::none();
+                return py::str(r.error);
+            },
+            "why singular values or Gram blocks are missing")
         .def_readonly("seconds", &JobResult::seconds);
 
     m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
@@ -235,14 +242,18 @@ PYBIND11_MODULE(_core, m) {
     py::class_<TensorInfo>(m, "TensorInfo", "One tensor as its file's table describes it.")
         .def_readonly("name", &TensorInfo::name)
         .def_property_readonly("dtype", [](const TensorInfo& t) { return dtype_name(t.dtype); })
-        .def_property_readonly("shape", [](const TensorInfo& t) { return py::tuple(py::cast(t.shape)); },
-                               "Row-major, slowest dimension first (GGUF's order reversed).")
-        .def_property_readonly("data_offsets", [](const TensorInfo& t) { return py::make_tuple(t.begin, t.end); },
-                               "Bytes [begin, end) relative to the file's data section.")
-        .def_property_readonly("analysed", [](const TensorInfo& t) { return is_float(t.dtype); },
-                               "Whether the engine decodes this dtype (float and supported quantized types).")
-        .def_property_readonly("quantized", [](const TensorInfo& t) { return block_elements(t.dtype) > 1; },
-                               "Whether this dtype encodes blocks of values with shared scales (GGUF).");
+        .def_property_readonly(
+            "shape", [](const TensorInfo& t) { return py::tuple(py::cast(t.shape)); },
+            "Row-major, slowest dimension first (GGUF's order reversed).")
+        .def_property_readonly(
+            "data_offsets", [](const TensorInfo& t) { return py::make_tuple(t.begin, t.end); },
+            "Bytes [begin, end) relative to the file's data section.")
+        .def_property_readonly(
+            "analysed", [](const TensorInfo& t) { return is_float(t.dtype); },
+            "Whether the engine decodes this dtype (float and supported quantized types).")
+        .def_property_readonly(
+            "quantized", [](const TensorInfo& t) { return block_elements(t.dtype) > 1; },
+            "Whether this dtype encodes blocks of values with shared scales (GGUF).");
 
     py::class_<TensorFile, std::shared_ptr<TensorFile>>(m, "TensorFile", "A validated, memory-mapped checkpoint file.")
         .def_property_readonly("path", &TensorFile::path)

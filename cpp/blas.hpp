@@ -14,8 +14,8 @@ using dsyrk_t = void(const char*, const char*, const int*, const int*, const dou
 using ssyrk_t = void(const char*, const char*, const int*, const int*, const float*, const float*, const int*,
                      const float*, float*, const int*);
 using dsyevr_t = void(const char*, const char*, const char*, const int*, double*, const int*, const double*,
-                      const double*, const int*, const int*, const double*, int*, double*, double*, const int*,
-                      int*, double*, const int*, int*, const int*, int*);
+                      const double*, const int*, const int*, const double*, int*, double*, double*, const int*, int*,
+                      double*, const int*, int*, const int*, int*);
 using sgeqrf_t = void(const int*, const int*, float*, const int*, float*, float*, const int*, int*);
 using sorgqr_t = void(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
 using set_threads_t = void(int);

@@ -19,8 +19,8 @@ constexpr size_t kPanelValues = size_t{1} << 21;
 
 // Decodes `count` rows from `first` into buf (row i at buf + i * cols), each value times
 // col_weights[j] (per column) or row_weights[i] (per row) where given; false if any is not finite.
-bool decode_rows(const MatrixView& a, size_t first, size_t count, const double* col_weights,
-                 const double* row_weights, double* buf) {
+bool decode_rows(const MatrixView& a, size_t first, size_t count, const double* col_weights, const double* row_weights,
+                 double* buf) {
     const size_t n = a.cols;
     for (size_t i = 0; i < count; ++i) {
         double* row = buf + i * n;
@@ -88,8 +88,8 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
     const double* weights = s.weights.empty() ? nullptr : s.weights.data();
     const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(n, 1)));
     const auto& L = blas::require();
-    const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)),
-                                                          std::max<size_t>(1, a.rows / panel)));
+    const int workers = static_cast<int>(
+        std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(1, a.rows / panel)));
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
     std::vector<int> finite(static_cast<size_t>(workers), 1);
     parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {

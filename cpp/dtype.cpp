@@ -24,22 +24,27 @@ struct DTypeInfo {
 
 // Block sizes of the ggml types as gguf-py's GGML_QUANT_SIZES lists them.
 constexpr DTypeInfo kInfo[] = {
-    {"BOOL", 1, 1, false, true, -1},     {"U8", 1, 1, false, true, -1},       {"I8", 1, 1, false, true, 24},
-    {"I16", 1, 2, false, true, 25},      {"U16", 1, 2, false, true, -1},      {"I32", 1, 4, false, true, 26},
-    {"U32", 1, 4, false, true, -1},      {"I64", 1, 8, false, true, 27},      {"U64", 1, 8, false, true, -1},
-    {"F8_E4M3", 1, 1, true, true, -1},   {"F8_E5M2", 1, 1, true, true, -1},   {"F16", 1, 2, true, true, 1},
-    {"BF16", 1, 2, true, true, 30},      {"F32", 1, 4, true, true, 0},        {"F64", 1, 8, true, true, 28},
-    {"Q4_0", 32, 18, false, false, 2},   {"Q4_1", 32, 20, false, false, 3},   {"Q5_0", 32, 22, false, false, 6},
-    {"Q5_1", 32, 24, false, false, 7},   {"Q8_0", 32, 34, false, false, 8},   {"Q8_1", 32, 40, false, false, 9},
-    {"Q2_K", 256, 84, false, false, 10}, {"Q3_K", 256, 110, false, false, 11}, {"Q4_K", 256, 144, false, false, 12},
-    {"Q5_K", 256, 176, false, false, 13}, {"Q6_K", 256, 210, false, false, 14}, {"Q8_K", 256, 292, false, false, 15},
-    {"IQ2_XXS", 256, 66, false, false, 16}, {"IQ2_XS", 256, 74, false, false, 17},
-    {"IQ3_XXS", 256, 98, false, false, 18}, {"IQ1_S", 256, 50, false, false, 19},
-    {"IQ4_NL", 32, 18, false, false, 20}, {"IQ3_S", 256, 110, false, false, 21},
-    {"IQ2_S", 256, 82, false, false, 22}, {"IQ4_XS", 256, 136, false, false, 23},
-    {"IQ1_M", 256, 56, false, false, 29}, {"TQ1_0", 256, 54, false, false, 34},
-    {"TQ2_0", 256, 66, false, false, 35}, {"MXFP4", 32, 17, false, false, 39},
-    {"NVFP4", 64, 36, false, false, 40}, {"Q1_0", 128, 18, false, false, 41},
+    {"BOOL", 1, 1, false, true, -1},        {"U8", 1, 1, false, true, -1},
+    {"I8", 1, 1, false, true, 24},          {"I16", 1, 2, false, true, 25},
+    {"U16", 1, 2, false, true, -1},         {"I32", 1, 4, false, true, 26},
+    {"U32", 1, 4, false, true, -1},         {"I64", 1, 8, false, true, 27},
+    {"U64", 1, 8, false, true, -1},         {"F8_E4M3", 1, 1, true, true, -1},
+    {"F8_E5M2", 1, 1, true, true, -1},      {"F16", 1, 2, true, true, 1},
+    {"BF16", 1, 2, true, true, 30},         {"F32", 1, 4, true, true, 0},
+    {"F64", 1, 8, true, true, 28},          {"Q4_0", 32, 18, false, false, 2},
+    {"Q4_1", 32, 20, false, false, 3},      {"Q5_0", 32, 22, false, false, 6},
+    {"Q5_1", 32, 24, false, false, 7},      {"Q8_0", 32, 34, false, false, 8},
+    {"Q8_1", 32, 40, false, false, 9},      {"Q2_K", 256, 84, false, false, 10},
+    {"Q3_K", 256, 110, false, false, 11},   {"Q4_K", 256, 144, false, false, 12},
+    {"Q5_K", 256, 176, false, false, 13},   {"Q6_K", 256, 210, false, false, 14},
+    {"Q8_K", 256, 292, false, false, 15},   {"IQ2_XXS", 256, 66, false, false, 16},
+    {"IQ2_XS", 256, 74, false, false, 17},  {"IQ3_XXS", 256, 98, false, false, 18},
+    {"IQ1_S", 256, 50, false, false, 19},   {"IQ4_NL", 32, 18, false, false, 20},
+    {"IQ3_S", 256, 110, false, false, 21},  {"IQ2_S", 256, 82, false, false, 22},
+    {"IQ4_XS", 256, 136, false, false, 23}, {"IQ1_M", 256, 56, false, false, 29},
+    {"TQ1_0", 256, 54, false, false, 34},   {"TQ2_0", 256, 66, false, false, 35},
+    {"MXFP4", 32, 17, false, false, 39},    {"NVFP4", 64, 36, false, false, 40},
+    {"Q1_0", 128, 18, false, false, 41},
 };
 
 const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }
@@ -67,15 +72,15 @@ float e4m3_to_float(uint8_t v) {
     const int mant = v & 0x7;
     float f;
     if (exp == 0xF && mant == 0x7) return std::numeric_limits<float>::quiet_NaN();
-    if (exp == 0) f = std::ldexp(static_cast<float>(mant), -9);
-    else f = std::ldexp(static_cast<float>(8 + mant), exp - 10);
+    if (exp == 0)
+        f = std::ldexp(static_cast<float>(mant), -9);
+    else
+        f = std::ldexp(static_cast<float>(8 + mant), exp - 10);
     return neg ? -f : f;
 }
 
 // OCP FP8 E5M2: bias 15, IEEE-style infinities and NaNs.
-float e5m2_to_float(uint8_t v) {
-    return half_to_float(static_cast<uint16_t>(v) << 8);
-}
+float e5m2_to_float(uint8_t v) { return half_to_float(static_cast<uint16_t>(v) << 8); }
 
 template <float (*F)(uint8_t)>
 std::array<float, 256> make_table() {
@@ -102,8 +107,7 @@ Raw load(const uint8_t* p) {
 
 // The hot loops: compiled for a portable baseline and for AVX2/FMA, picked at load time.
 template <typename Out>
-WPF_MULTIVERSION
-void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
+WPF_MULTIVERSION void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) {
         const uint32_t bits = static_cast<uint32_t>(load<uint16_t>(src + 2 * i)) << 16;
         float f;
@@ -113,8 +117,7 @@ void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
 }
 
 template <typename Out>
-WPF_MULTIVERSION
-void decode_f32(const uint8_t* src, size_t n, Out* dst) {
+WPF_MULTIVERSION void decode_f32(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(load<float>(src + 4 * i));
 }
 
@@ -134,8 +137,7 @@ void decode_quantized(DType t, const uint8_t* src, size_t n, double* dst) {
 }
 
 template <typename Out>
-WPF_MULTIVERSION
-void decode_f16(const uint8_t* src, size_t n, Out* dst) {
+WPF_MULTIVERSION void decode_f16(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(half_to_float(load<uint16_t>(src + 2 * i)));
 }
 
@@ -162,14 +164,12 @@ void decode_t(DType t, const uint8_t* src, size_t n, Out* dst) {
             for (size_t i = 0; i < n; ++i) dst[i] = static_cast<Out>(tab[src[i]]);
             return;
         }
-        default:
-            throw std::invalid_argument(std::string("dtype ") + dtype_name(t) + " is not decoded by the engine");
+        default: throw std::invalid_argument(std::string("dtype ") + dtype_name(t) + " is not decoded by the engine");
     }
 }
 
 template <typename T>
-WPF_MULTIVERSION
-bool all_finite_t(const T* x, size_t n) {
+WPF_MULTIVERSION bool all_finite_t(const T* x, size_t n) {
     size_t bad = 0;
 #pragma omp simd reduction(+ : bad)
     for (size_t i = 0; i < n; ++i) bad += !(std::fabs(x[i]) <= std::numeric_limits<T>::max());

@@ -10,17 +10,35 @@ namespace wpf {
 namespace {
 
 enum ValueType : uint32_t {
-    U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10,
-    I64 = 11, F64 = 12
+    U8 = 0,
+    I8 = 1,
+    U16 = 2,
+    I16 = 3,
+    U32 = 4,
+    I32 = 5,
+    F32 = 6,
+    BOOL = 7,
+    STRING = 8,
+    ARRAY = 9,
+    U64 = 10,
+    I64 = 11,
+    F64 = 12
 };
 
 // Encoded size of a scalar value type (0 for strings and arrays, whose size is variable).
 uint64_t scalar_size(uint32_t type) {
     switch (type) {
-        case U8: case I8: case BOOL: return 1;
-        case U16: case I16: return 2;
-        case U32: case I32: case F32: return 4;
-        case U64: case I64: case F64: return 8;
+        case U8:
+        case I8:
+        case BOOL: return 1;
+        case U16:
+        case I16: return 2;
+        case U32:
+        case I32:
+        case F32: return 4;
+        case U64:
+        case I64:
+        case F64: return 8;
         default: return 0;
     }
 }
@@ -126,12 +144,30 @@ GgufValue GgufFile::read_value(Cursor& c, uint32_t type, const std::string& key,
         case U16: v.u = c.read<uint16_t>(what); break;
         case U32: v.u = c.read<uint32_t>(what); break;
         case U64: v.u = c.read<uint64_t>(what); break;
-        case I8: v.kind = GgufValue::Kind::Int; v.i = c.read<int8_t>(what); break;
-        case I16: v.kind = GgufValue::Kind::Int; v.i = c.read<int16_t>(what); break;
-        case I32: v.kind = GgufValue::Kind::Int; v.i = c.read<int32_t>(what); break;
-        case I64: v.kind = GgufValue::Kind::Int; v.i = c.read<int64_t>(what); break;
-        case F32: v.kind = GgufValue::Kind::Float; v.f = c.read<float>(what); break;
-        case F64: v.kind = GgufValue::Kind::Float; v.f = c.read<double>(what); break;
+        case I8:
+            v.kind = GgufValue::Kind::Int;
+            v.i = c.read<int8_t>(what);
+            break;
+        case I16:
+            v.kind = GgufValue::Kind::Int;
+            v.i = c.read<int16_t>(what);
+            break;
+        case I32:
+            v.kind = GgufValue::Kind::Int;
+            v.i = c.read<int32_t>(what);
+            break;
+        case I64:
+            v.kind = GgufValue::Kind::Int;
+            v.i = c.read<int64_t>(what);
+            break;
+        case F32:
+            v.kind = GgufValue::Kind::Float;
+            v.f = c.read<float>(what);
+            break;
+        case F64:
+            v.kind = GgufValue::Kind::Float;
+            v.f = c.read<double>(what);
+            break;
         case BOOL: {
             const uint8_t b = c.read<uint8_t>(what);
             if (b > 1) fail("", what + ": bool value " + std::to_string(b) + " is neither 0 nor 1");
@@ -139,15 +175,18 @@ GgufValue GgufFile::read_value(Cursor& c, uint32_t type, const std::string& key,
             v.b = b == 1;
             break;
         }
-        case STRING: v.kind = GgufValue::Kind::String; v.s = c.string(what); break;
+        case STRING:
+            v.kind = GgufValue::Kind::String;
+            v.s = c.string(what);
+            break;
         case ARRAY: {
-            if (depth >= kMaxArrayDepth) fail("", what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+            if (depth >= kMaxArrayDepth)
+                fail("", what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
             v.kind = GgufValue::Kind::Array;
             v.array_type = c.read<uint32_t>(what + " element type");
             v.array_count = c.read<uint64_t>(what + " element count");
             const uint64_t each = min_size(v.array_type);
-            if (each == 0)
-                fail("", what + ": unknown array element type " + std::to_string(v.array_type));
+            if (each == 0) fail("", what + ": unknown array element type " + std::to_string(v.array_type));
             c.check_count(v.array_count, each, what);
             const uint64_t scalar = scalar_size(v.array_type);
             const bool keep = scalar > 0 && v.array_type != BOOL && v.array_count <= kMaxKeptArray;
@@ -196,7 +235,7 @@ void GgufFile::read_tensor_table(Cursor& c, uint64_t count) {
             fail(t.name, "data offset " + std::to_string(t.begin) + " is not a multiple of the alignment " +
                              std::to_string(alignment_));
         t.numel = numel;
-        t.shape.assign(ne.rbegin(), ne.rend());  // GGUF lists the fastest dimension first
+        t.shape.assign(ne.rbegin(), ne.rend());                // GGUF lists the fastest dimension first
         const uint64_t bytes = encoded_bytes(t.dtype, numel);  // < 2^63 elements, blocks >= 1 byte each
         if (bytes / block_bytes(t.dtype) != numel / block_elements(t.dtype)) fail(t.name, "byte size overflows");
         t.end = t.begin + bytes;
@@ -207,7 +246,8 @@ void GgufFile::read_tensor_table(Cursor& c, uint64_t count) {
     const uint64_t table_end = c.pos();
     data_start_ = table_end + (alignment_ - table_end % alignment_) % alignment_;
     const uint64_t data_size = data_start_ <= map_.size() ? map_.size() - data_start_ : 0;
-    if (data_start_ > map_.size() && !tensors_.empty()) fail("", "truncated file: no data section after the tensor table");
+    if (data_start_ > map_.size() && !tensors_.empty())
+        fail("", "truncated file: no data section after the tensor table");
     // As llama.cpp requires: tensors lie in table order, each at the aligned end of the one before.
     uint64_t expected = 0;
     for (const TensorInfo& t : tensors_) {

@@ -21,7 +21,7 @@ struct GgufValue {
     double f = 0;
     bool b = false;
     std::string s;
-    uint32_t array_type = 0;   // GGUF value type of the elements
+    uint32_t array_type = 0;  // GGUF value type of the elements
     uint64_t array_count = 0;
     std::vector<double> numbers;  // numeric arrays up to kMaxKeptArray elements
 };

@@ -38,8 +38,7 @@ bool wide_vectors() {
 
 // out[r] = sum_p a[r][p] x[p]
 template <typename V, int R, int W>
-WPF_MULTIVERSION
-void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, size_t c0, float* out) {
+WPF_MULTIVERSION void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, size_t c0, float* out) {
     constexpr size_t L = sizeof(V) / sizeof(float);
     V acc[R][W];
     for (int r = 0; r < R; ++r)
@@ -58,8 +57,7 @@ void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, s
 
 // y[p] += sum_r a[r][p] z[r]
 template <typename V, int R, int W>
-WPF_MULTIVERSION
-void axpy_rows(const float* a, size_t lda, size_t n, const float* z, size_t pw, size_t c0, float* y) {
+WPF_MULTIVERSION void axpy_rows(const float* a, size_t lda, size_t n, const float* z, size_t pw, size_t c0, float* y) {
     constexpr size_t L = sizeof(V) / sizeof(float);
     V zv[R][W];
     for (int r = 0; r < R; ++r)
@@ -105,19 +103,20 @@ void dot_all(const float* a, size_t lda, size_t n, const float* x, size_t pw, fl
 
 template <int R>
 void axpy_all(const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
-    by_column_chunks(pw, [&](auto v, auto w, size_t c0) {
-        axpy_rows<decltype(v), R, decltype(w)::value>(a, lda, n, z, pw, c0, y);
-    });
+    by_column_chunks(
+        pw, [&](auto v, auto w, size_t c0) { axpy_rows<decltype(v), R, decltype(w)::value>(a, lda, n, z, pw, c0, y); });
 }
 
 void dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
-    if (rows == kRows) dot_all<kRows>(a, lda, n, x, pw, out);
+    if (rows == kRows)
+        dot_all<kRows>(a, lda, n, x, pw, out);
     else
         for (size_t r = 0; r < rows; ++r) dot_all<1>(a + r * lda, lda, n, x, pw, out + r * pw);
 }
 
 void axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
-    if (rows == kRows) axpy_all<kRows>(a, lda, n, z, pw, y);
+    if (rows == kRows)
+        axpy_all<kRows>(a, lda, n, z, pw, y);
     else
         for (size_t r = 0; r < rows; ++r) axpy_all<1>(a + r * lda, lda, n, z + r * pw, pw, y);
 }
@@ -133,14 +132,14 @@ constexpr size_t kSlice = 2048;
 
 }  // namespace
 
-GramProduct::GramProduct(const MatrixView& a, int width, int threads)
-    : a_(a), wide_(a.rows < a.cols), width_(width) {
+GramProduct::GramProduct(const MatrixView& a, int width, int threads) : a_(a), wide_(a.rows < a.cols), width_(width) {
     direct_ = a.dtype == DType::F32 && a.single_group() && reinterpret_cast<uintptr_t>(a.data) % alignof(float) == 0;
     s_ = wide_ ? a.rows : a.cols;
     l_ = wide_ ? a.cols : a.rows;
     pw_ = (static_cast<size_t>(width) + kLanes - 1) / kLanes * kLanes;
     // A worker needs enough rows (or, wide, columns) to pay for starting it.
-    workers_ = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(1, threads)), l_ / 64)));
+    workers_ =
+        static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(std::max(1, threads)), l_ / 64)));
     x_.assign(s_ * pw_, 0.0f);
     work_.assign((wide_ ? l_ : s_ * static_cast<size_t>(workers_)) * pw_, 0.0f);
     if (wide_) y_.assign(s_ * pw_, 0.0f);

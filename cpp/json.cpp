@@ -66,13 +66,32 @@ private:
         if (at_end()) fail("unexpected end of JSON");
         Value v;
         switch (s_[pos_]) {
-            case '{': v.kind = Value::Kind::Object; object(v, depth); break;
-            case '[': v.kind = Value::Kind::Array; array(v, depth); break;
-            case '"': v.kind = Value::Kind::String; v.text = string(); break;
-            case 't': literal("true"); v.kind = Value::Kind::Bool; v.boolean = true; break;
-            case 'f': literal("false"); v.kind = Value::Kind::Bool; break;
+            case '{':
+                v.kind = Value::Kind::Object;
+                object(v, depth);
+                break;
+            case '[':
+                v.kind = Value::Kind::Array;
+                array(v, depth);
+                break;
+            case '"':
+                v.kind = Value::Kind::String;
+                v.text = string();
+                break;
+            case 't':
+                literal("true");
+                v.kind = Value::Kind::Bool;
+                v.boolean = true;
+                break;
+            case 'f':
+                literal("false");
+                v.kind = Value::Kind::Bool;
+                break;
             case 'n': literal("null"); break;
-            default: v.kind = Value::Kind::Number; v.text = number(); break;
+            default:
+                v.kind = Value::Kind::Number;
+                v.text = number();
+                break;
         }
         return v;
     }
@@ -80,7 +99,10 @@ private:
     void object(Value& v, int depth) {
         expect('{');
         skip_ws();
-        if (peek() == '}') { ++pos_; return; }
+        if (peek() == '}') {
+            ++pos_;
+            return;
+        }
         std::unordered_set<std::string> seen;
         for (;;) {
             skip_ws();
@@ -92,7 +114,10 @@ private:
             skip_ws();
             v.members.emplace_back(std::move(key), value(depth + 1));
             skip_ws();
-            if (peek() == ',') { ++pos_; continue; }
+            if (peek() == ',') {
+                ++pos_;
+                continue;
+            }
             expect('}');
             return;
         }
@@ -101,12 +126,18 @@ private:
     void array(Value& v, int depth) {
         expect('[');
         skip_ws();
-        if (peek() == ']') { ++pos_; return; }
+        if (peek() == ']') {
+            ++pos_;
+            return;
+        }
         for (;;) {
             skip_ws();
             v.items.push_back(value(depth + 1));
             skip_ws();
-            if (peek() == ',') { ++pos_; continue; }
+            if (peek() == ',') {
+                ++pos_;
+                continue;
+            }
             expect(']');
             return;
         }
@@ -142,10 +173,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             const char c = s_[pos_++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-            else fail("invalid \\u escape");
+            if (c >= '0' && c <= '9')
+                v |= static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= static_cast<unsigned>(c - 'A' + 10);
+            else
+                fail("invalid \\u escape");
         }
         return v;
     }
@@ -182,9 +217,15 @@ private:
         for (;;) {
             if (at_end()) fail("unterminated string");
             const auto c = static_cast<unsigned char>(s_[pos_]);
-            if (c == '"') { ++pos_; return out; }
+            if (c == '"') {
+                ++pos_;
+                return out;
+            }
             if (c < 0x20) fail("control character in string");
-            if (c != '\\') { utf8_char(out); continue; }
+            if (c != '\\') {
+                utf8_char(out);
+                continue;
+            }
             ++pos_;
             if (at_end()) fail("unterminated string");
             const char e = s_[pos_++];

@@ -18,10 +18,18 @@ void parallel_run(int workers, Fn&& fn) {
     std::vector<std::thread> pool;
     for (int w = 1; w < workers; ++w) {
         pool.emplace_back([&, w] {
-            try { fn(w); } catch (...) { errors[static_cast<size_t>(w)] = std::current_exception(); }
+            try {
+                fn(w);
+            } catch (...) {
+                errors[static_cast<size_t>(w)] = std::current_exception();
+            }
         });
     }
-    try { fn(0); } catch (...) { errors[0] = std::current_exception(); }
+    try {
+        fn(0);
+    } catch (...) {
+        errors[0] = std::current_exception();
+    }
     for (auto& t : pool) t.join();
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);

@@ -47,10 +47,14 @@ void SafetensorsFile::read_header() {
         const json::Value* shape = nullptr;
         const json::Value* offsets = nullptr;
         for (auto& [k, v] : entry.members) {
-            if (k == "dtype") dtype = &v;
-            else if (k == "shape") shape = &v;
-            else if (k == "data_offsets") offsets = &v;
-            else fail(name, "unknown field '" + k + "'");
+            if (k == "dtype")
+                dtype = &v;
+            else if (k == "shape")
+                shape = &v;
+            else if (k == "data_offsets")
+                offsets = &v;
+            else
+                fail(name, "unknown field '" + k + "'");
         }
         if (!dtype || !shape || !offsets) fail(name, "entry needs dtype, shape and data_offsets");
         TensorInfo t;

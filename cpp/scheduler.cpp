@@ -21,25 +21,33 @@ MatrixView job_view(const TensorFile& file, const Job& job) {
     };
     if (!is_float(t.dtype))
         fail(block_elements(t.dtype) > 1
-                 ? std::string("unsupported quantization ") + dtype_name(t.dtype) + " (decoded: " + decoded_dtypes() + ")"
+                 ? std::string("unsupported quantization ") + dtype_name(t.dtype) + " (decoded: " + decoded_dtypes() +
+                       ")"
                  : std::string("dtype ") + dtype_name(t.dtype) + " is not a floating-point type");
     if (job.cols > job.row_stride && job.rows > 1) fail("window row stride is smaller than its width");
     const bool grouped = job.group_rows > 0 && job.group_rows < job.rows;
     if (grouped && job.group_stride < job.group_rows * job.row_stride) fail("window groups overlap");
     // Bound every quantity before multiplying, so that the offset arithmetic cannot wrap.
     const uint64_t limit = t.numel;
-    if (job.offset > limit || job.rows > limit || job.cols > limit || job.row_stride > limit || job.group_stride > limit)
+    if (job.offset > limit || job.rows > limit || job.cols > limit || job.row_stride > limit ||
+        job.group_stride > limit)
         fail("window lies outside the tensor's " + std::to_string(t.numel) + " elements");
     // Quantized rows are decoded from block boundaries.
     const size_t b = block_elements(t.dtype);
     if (b > 1 && (job.offset % b || (job.rows > 1 && job.row_stride % b) || (grouped && job.group_stride % b)))
         fail(std::string("window does not start its rows on ") + dtype_name(t.dtype) + " block boundaries");
-    MatrixView v{file.tensor_data(t) + encoded_bytes(t.dtype, job.offset), t.dtype, job.rows, job.cols,
-                 std::max(job.row_stride, job.cols), grouped ? job.group_rows : 0, grouped ? job.group_stride : 0};
+    MatrixView v{file.tensor_data(t) + encoded_bytes(t.dtype, job.offset),
+                 t.dtype,
+                 job.rows,
+                 job.cols,
+                 std::max(job.row_stride, job.cols),
+                 grouped ? job.group_rows : 0,
+                 grouped ? job.group_stride : 0};
     using u128 = unsigned __int128;
     const size_t last = job.rows ? job.rows - 1 : 0;
-    const u128 last_row = grouped ? u128(last / job.group_rows) * job.group_stride + u128(last % job.group_rows) * v.row_stride
-                                  : u128(last) * v.row_stride;
+    const u128 last_row =
+        grouped ? u128(last / job.group_rows) * job.group_stride + u128(last % job.group_rows) * v.row_stride
+                : u128(last) * v.row_stride;
     if (job.rows > 0 && job.cols > 0 && u128(job.offset) + last_row + job.cols > limit)
         fail("window [offset " + std::to_string(job.offset) + ", " + std::to_string(job.rows) + " x " +
              std::to_string(job.cols) + "] lies outside the tensor's " + std::to_string(t.numel) + " elements");

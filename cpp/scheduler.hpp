@@ -7,21 +7,21 @@
 #include <vector>
 
 #include "block_gram.hpp"
-#include "tensor_file.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
+#include "tensor_file.hpp"
 
 namespace wpf {
 
 struct Job {
-    size_t file = 0;         // index into the files passed to analyse()
+    size_t file = 0;  // index into the files passed to analyse()
     std::string tensor;
-    uint64_t offset = 0;     // first element of the window inside the tensor
+    uint64_t offset = 0;  // first element of the window inside the tensor
     size_t rows = 0, cols = 0, row_stride = 0;
     size_t group_rows = 0, group_stride = 0;  // see MatrixView
     bool stats = true;
-    int k = 0;               // singular values wanted; 0 for none
-    BlockGramSpec gram;      // diagonal Gram blocks wanted (gram.block > 0)
+    int k = 0;           // singular values wanted; 0 for none
+    BlockGramSpec gram;  // diagonal Gram blocks wanted (gram.block > 0)
 };
 
 struct JobResult {
@@ -31,7 +31,7 @@ struct JobResult {
     SvdResult svd;
     std::vector<double> gram;  // see block_gram(); empty when not wanted or not finite
     size_t gram_block = 0;     // the blocks' size when gram is set
-    std::string error;       // why the singular values are missing (e.g. NaN in the matrix)
+    std::string error;         // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
 };
 
@@ -41,7 +41,7 @@ struct Progress {
 };
 
 struct RunOptions {
-    int threads = 0;                       // 0: all usable cores
+    int threads = 0;  // 0: all usable cores
     SvdOptions svd;
     size_t large_elements = size_t{1} << 20;  // at and above: one matrix at a time, threaded BLAS
 };

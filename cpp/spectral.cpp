@@ -15,10 +15,14 @@
 namespace wpf {
 
 bool parse_svd_method(const std::string& name, SvdMethod& out) {
-    if (name == "exact") out = SvdMethod::Exact;
-    else if (name == "fast") out = SvdMethod::Fast;
-    else if (name == "auto") out = SvdMethod::Auto;
-    else return false;
+    if (name == "exact")
+        out = SvdMethod::Exact;
+    else if (name == "fast")
+        out = SvdMethod::Fast;
+    else if (name == "auto")
+        out = SvdMethod::Auto;
+    else
+        return false;
     return true;
 }
 
@@ -169,8 +173,9 @@ public:
                     const double slope = (log_bound - prev_log_bound) / (blocks - prev_blocks);
                     guess = static_cast<int>(std::ceil(blocks + (std::log(tol) - log_bound) / slope));
                 }
-                next_check = cheap_check(j + 2) ? j + 2
-                                                : std::clamp(guess, j + 2, static_cast<int>(std::ceil(blocks * 1.2)) + 1);
+                next_check = cheap_check(j + 2)
+                                 ? j + 2
+                                 : std::clamp(guess, j + 2, static_cast<int>(std::ceil(blocks * 1.2)) + 1);
                 prev_blocks = blocks;
                 prev_log_bound = log_bound;
             }

@@ -20,7 +20,11 @@ void Moments::merge(const Moments& o) {
     max = std::isnan(max) || std::isnan(o.max) ? unknown : std::max(max, o.max);
     if (o.n == 0) return;
     if (n == 0) {
-        n = o.n; mean = o.mean; m2 = o.m2; m3 = o.m3; m4 = o.m4;
+        n = o.n;
+        mean = o.mean;
+        m2 = o.m2;
+        m3 = o.m3;
+        m4 = o.m4;
         return;
     }
     const double na = static_cast<double>(n), nb = static_cast<double>(o.n);
@@ -86,8 +90,7 @@ Moments from_shifted_sums(size_t n, double c, double s1, double s2, double s3, d
 // One fused pass over a block, straight from the encoded bytes: decode, shifted power sums in
 // double, extremes. Non-finite input shows up as a non-finite mean or m4 and is redone by the caller.
 template <typename Src>
-WPF_MULTIVERSION
-Moments fused_block(const uint8_t* p, size_t n, double c) {
+WPF_MULTIVERSION Moments fused_block(const uint8_t* p, size_t n, double c) {
     double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
 #pragma omp simd reduction(+ : s1, s2, s3, s4) reduction(min : lo) reduction(max : hi)
@@ -167,9 +170,12 @@ Moments block_moments(DType t, const uint8_t* row, size_t first, size_t n, doubl
     size_t k = 0;
     Moments bad;
     for (size_t i = 0; i < n; ++i) {
-        if (std::isnan(buf[i])) ++bad.nan;
-        else if (std::isinf(buf[i])) ++bad.inf;
-        else buf[k++] = buf[i];
+        if (std::isnan(buf[i]))
+            ++bad.nan;
+        else if (std::isinf(buf[i]))
+            ++bad.inf;
+        else
+            buf[k++] = buf[i];
     }
     m = k ? fused(DType::F64, reinterpret_cast<const uint8_t*>(buf), k, std::isfinite(c) ? c : buf[0]) : Moments{};
     m.nan += bad.nan;
@@ -209,9 +215,8 @@ Moments moments(const MatrixView& a, int threads, const std::atomic<bool>* cance
     // Below ~1M elements a thread costs more than it saves.
     const int workers = std::max(1, std::min<int>(threads, static_cast<int>(total >> 20) + 1));
     std::vector<Moments> parts(static_cast<size_t>(workers));
-    parallel_ranges(workers, total, [&](int w, size_t b, size_t e) {
-        parts[static_cast<size_t>(w)] = range_moments(a, b, e, cancel);
-    });
+    parallel_ranges(workers, total,
+                    [&](int w, size_t b, size_t e) { parts[static_cast<size_t>(w)] = range_moments(a, b, e, cancel); });
     Moments out;
     for (const auto& p : parts) out.merge(p);
     return out;

@@ -11,7 +11,7 @@ namespace wpf {
 // Moments of the finite elements, accumulated in double by exact merging of small blocks
 // (Chan/Pebay), so the result is as good as a pairwise sum over 10^9 values.
 struct Moments {
-    uint64_t n = 0;  // finite elements
+    uint64_t n = 0;                           // finite elements
     double mean = 0, m2 = 0, m3 = 0, m4 = 0;  // sums of (x - mean)^p
     double min = std::numeric_limits<double>::infinity();
     double max = -std::numeric_limits<double>::infinity();

@@ -19,13 +19,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import real_models  # noqa: E402  (the fetcher of shared/REAL_MODELS.md's packages)
-import rewrites  # noqa: E402,F401  (function-preserving rewrites, shared with the tests)
+import real_models
+import rewrites  # noqa: F401  (function-preserving rewrites, shared with the tests)
 
-CACHE = Path(os.environ.get("WEIGHTPRINT_EXPERIMENTS", Path.home() / ".cache" / "weightprint-fast" / "experiments"))
+CACHE = Path(
+    os.environ.get("WEIGHTPRINT_EXPERIMENTS", Path.home() / ".cache" / "weightprint-fast" / "experiments")
+)
 
 
 # --- corpora --------------------------------------------------------------------------------
+
 
 def corpus(kind: str, limit: int = 400_000) -> str:
     """``python``: source files of the standard library; ``prose``: English licence and doc texts."""
@@ -34,7 +37,9 @@ def corpus(kind: str, limit: int = 400_000) -> str:
 
         files = sorted(glob.glob(os.path.join(os.path.dirname(logging.__file__), "..", "*.py")))
     else:
-        files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(glob.glob("/usr/share/doc/*/copyright"))
+        files = sorted(glob.glob("/usr/share/common-licenses/*")) + sorted(
+            glob.glob("/usr/share/doc/*/copyright")
+        )
     text, size = [], 0
     for f in files:
         try:
@@ -49,6 +54,7 @@ def corpus(kind: str, limit: int = 400_000) -> str:
 
 
 # --- safetensors helpers --------------------------------------------------------------------
+
 
 def load_dir(d: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
@@ -70,6 +76,7 @@ def save_dir(d: Path, tensors: dict[str, np.ndarray], config: dict | None = None
 
 
 # --- bases as safetensors -------------------------------------------------------------------
+
 
 def smollm2_base(out: Path) -> Path:
     """SmolLM2-135M dequantized from its Q4_1 GGUF by transformers (which also undoes llama.cpp's
@@ -106,11 +113,15 @@ def gemma3_f32(out: Path) -> Path:
         # Norm weights (1-D) too: the lineage invariants fold them into the projections.
         if t.name.startswith("blk.") and t.name.endswith(".weight"):
             tensors[t.name] = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-    return save_dir(d, tensors, {"model_type": "gemma3", "num_attention_heads": 4, "num_key_value_heads": 1,
-                                       "head_dim": 256})
+    return save_dir(
+        d,
+        tensors,
+        {"model_type": "gemma3", "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 256},
+    )
 
 
 # --- weight-level derivatives ---------------------------------------------------------------
+
 
 def roundtrip(src: Path, out: Path, qtype: str) -> Path:
     """Every 2-D projection quantized to a GGUF block format (or cast) and back to float32."""
@@ -123,7 +134,9 @@ def roundtrip(src: Path, out: Path, qtype: str) -> Path:
     tensors = {}
     for k, v in load_dir(src).items():
         if v.ndim == 2 and v.shape[1] % 32 == 0 and "embed" not in k and "embd" not in k:
-            v = np.asarray(gguf.quants.dequantize(gguf.quants.quantize(v.astype(np.float32), t), t), np.float32)
+            v = np.asarray(
+                gguf.quants.dequantize(gguf.quants.quantize(v.astype(np.float32), t), t), np.float32
+            )
         tensors[k] = v
     cfg = json.loads((src / "config.json").read_text()) if (src / "config.json").exists() else None
     return save_dir(d, tensors, cfg)
@@ -170,7 +183,9 @@ def permuted_llama(src: Path, out: Path, seed: int = 0) -> Path:
     w = load_dir(src)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        permute_neurons(w, [p + "mlp.up_proj.weight", p + "mlp.gate_proj.weight"], p + "mlp.down_proj.weight", rng)
+        permute_neurons(
+            w, [p + "mlp.up_proj.weight", p + "mlp.gate_proj.weight"], p + "mlp.down_proj.weight", rng
+        )
         kv_order = rng.permutation(kv)
         q_order = [g * group + h for g in kv_order for h in rng.permutation(group)]
         q_rows, kv_rows = head_rows(q_order, hd), head_rows(kv_order, hd)
@@ -191,8 +206,12 @@ def permuted_bert(src: Path, out: Path, seed: int = 0) -> Path:
     w = load_dir(src)
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        permute_neurons(w, [p + "intermediate.dense.weight", p + "intermediate.dense.bias"],
-                        p + "output.dense.weight", rng)
+        permute_neurons(
+            w,
+            [p + "intermediate.dense.weight", p + "intermediate.dense.bias"],
+            p + "output.dense.weight",
+            rng,
+        )
         rows = head_rows(rng.permutation(heads), hd)
         for name in ("query", "key", "value"):
             w[p + f"attention.self.{name}.weight"] = w[p + f"attention.self.{name}.weight"][rows]
@@ -207,16 +226,20 @@ def fresh(src: Path, out: Path, name: str, std: float = 0.02, seed: int = 1) -> 
     if (d / "model.safetensors").exists():
         return d
     rng = np.random.default_rng(seed)
-    tensors = {k: (rng.standard_normal(v.shape) * std).astype(np.float32) if v.ndim == 2 else v
-               for k, v in load_dir(src).items()}
+    tensors = {
+        k: (rng.standard_normal(v.shape) * std).astype(np.float32) if v.ndim == 2 else v
+        for k, v in load_dir(src).items()
+    }
     cfg = json.loads((src / "config.json").read_text()) if (src / "config.json").exists() else None
     return save_dir(d, tensors, cfg)
 
 
 # --- LoRA fine-tunes ------------------------------------------------------------------------
 
-def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str, rank: int, steps: int,
-                  seed: int = 0) -> tuple[Path, Path]:
+
+def lora_finetune(
+    kind: str, base: Path, out: Path, text: str, corpus_name: str, rank: int, steps: int, seed: int = 0
+) -> tuple[Path, Path]:
     """A PEFT LoRA fine-tune on one corpus (causal LM for SmolLM2, masked LM for MiniLM); returns
     (adapter directory, merged model directory)."""
     name = f"{base.name.removesuffix('-f32')}-lora-{corpus_name}-r{rank}"
@@ -244,16 +267,24 @@ def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str,
         model.load_state_dict(state, strict=False)
         targets = ["query", "key", "value", "dense"]
         seq, batch, lr = 64, 4, 1e-3
-    lcfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0,
-                      bias="none", task_type="CAUSAL_LM" if kind == "causal" else None)
+    lcfg = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=targets,
+        lora_dropout=0.0,
+        bias="none",
+        task_type="CAUSAL_LM" if kind == "causal" else None,
+    )
     model = get_peft_model(model, lcfg)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    ids = torch.tensor(tok(text, return_tensors=None, truncation=False)["input_ids"][:200_000], dtype=torch.long)
+    ids = torch.tensor(
+        tok(text, return_tensors=None, truncation=False)["input_ids"][:200_000], dtype=torch.long
+    )
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(steps):
         starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=gen)
-        x = torch.stack([ids[s:s + seq] for s in starts])
+        x = torch.stack([ids[s : s + seq] for s in starts])
         if kind == "causal":
             loss = model(input_ids=x, labels=x).loss
         else:
@@ -271,14 +302,18 @@ def lora_finetune(kind: str, base: Path, out: Path, text: str, corpus_name: str,
     if kind == "causal":
         merged_model.save_pretrained(str(merged), safe_serialization=True)
     else:
-        state = {k.removeprefix("bert."): v.detach().numpy() for k, v in merged_model.state_dict().items()
-                 if k.startswith("bert.")}
+        state = {
+            k.removeprefix("bert."): v.detach().numpy()
+            for k, v in merged_model.state_dict().items()
+            if k.startswith("bert.")
+        }
         save_dir(merged, state, json.loads((base / "config.json").read_text()))
     (adapter / "final_loss.txt").write_text(f"{float(loss):.4f}\n")
     return adapter, merged
 
 
 # --- function-preserving rewrites and what a copier does on top (tests/rewrites.py) ----------
+
 
 def fresh_init(src: Path, out: Path, name: str, seed: int) -> Path:
     """An untrained model of the same shapes as it is initialised for training: N(0, 0.02)
@@ -287,9 +322,12 @@ def fresh_init(src: Path, out: Path, name: str, seed: int) -> Path:
     if (d / "model.safetensors").exists():
         return d
     rng = np.random.default_rng(seed)
-    tensors = {k: (rng.standard_normal(v.shape) * 0.02).astype(np.float32) if v.ndim == 2
-               else (np.ones_like(v) if "norm" in k.lower() and k.endswith("weight") else np.zeros_like(v))
-               for k, v in load_dir(src).items()}
+    tensors = {
+        k: (rng.standard_normal(v.shape) * 0.02).astype(np.float32)
+        if v.ndim == 2
+        else (np.ones_like(v) if "norm" in k.lower() and k.endswith("weight") else np.zeros_like(v))
+        for k, v in load_dir(src).items()
+    }
     return save_dir(d, tensors, json.loads((src / "config.json").read_text()))
 
 
@@ -301,15 +339,27 @@ def rewritten(src: Path, out: Path, prefix: str, seed: int = 0) -> dict[str, Pat
 
     cfg = json.loads((src / "config.json").read_text())
     made: dict[str, Path] = {}
-    todo = [f"{prefix}-rw-{n}" for n in list(rw.REWRITES) + ["all-q8_0", "all-q4_0", "q4_0-all", "all-noise1pct",
-                                                             "pruned", "pruned-all", "dropped-all"]]
+    todo = [
+        f"{prefix}-rw-{n}"
+        for n in [
+            *list(rw.REWRITES),
+            "all-q8_0",
+            "all-q4_0",
+            "q4_0-all",
+            "all-noise1pct",
+            "pruned",
+            "pruned-all",
+            "dropped-all",
+        ]
+    ]
     if all((out / n / "model.safetensors").exists() for n in todo):
         return {n: out / n for n in todo}
     base = load_dir(src)
     lay = rw.layout(base, cfg)
     for i, (name, rewrite) in enumerate(rw.REWRITES.items()):
-        made[f"{prefix}-rw-{name}"] = save_dir(out / f"{prefix}-rw-{name}",
-                                               rewrite(base, lay, np.random.default_rng(seed + i)), cfg)
+        made[f"{prefix}-rw-{name}"] = save_dir(
+            out / f"{prefix}-rw-{name}", rewrite(base, lay, np.random.default_rng(seed + i)), cfg
+        )
     rng = np.random.default_rng(seed + 100)
     every = rw.rewrite_all(base, lay, rng)
     derived = {
@@ -359,9 +409,13 @@ def build_all(cache: Path, steps_smollm: int, steps_minilm: int) -> dict[str, Pa
             m[a.name], m[mg.name] = a, mg
             a, mg = lora_finetune("masked", mini, cache, text, corpus_name, rank, steps_minilm)
             m[a.name], m[mg.name] = a, mg
-    for prefix, src in (("smollm2", smol), ("gemma3", gem), ("minilm", mini),
-                        ("smollm2-lora-python-r64-merged", m["smollm2-lora-python-r64-merged"]),
-                        ("minilm-l6-lora-python-r64-merged", m["minilm-l6-lora-python-r64-merged"])):
+    for prefix, src in (
+        ("smollm2", smol),
+        ("gemma3", gem),
+        ("minilm", mini),
+        ("smollm2-lora-python-r64-merged", m["smollm2-lora-python-r64-merged"]),
+        ("minilm-l6-lora-python-r64-merged", m["minilm-l6-lora-python-r64-merged"]),
+    ):
         m.update(rewritten(src, cache, prefix))
     for prefix, src in (("smollm2", smol), ("gemma3", gem), ("minilm", mini)):
         for seed in (11, 12):

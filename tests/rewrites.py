@@ -20,17 +20,36 @@ import numpy as np
 Tensors = dict[str, np.ndarray]
 
 _STYLES = {
-    "llama": {"q": "model.layers.{}.self_attn.q_proj", "k": "model.layers.{}.self_attn.k_proj",
-              "v": "model.layers.{}.self_attn.v_proj", "o": "model.layers.{}.self_attn.o_proj",
-              "gate": "model.layers.{}.mlp.gate_proj", "up": "model.layers.{}.mlp.up_proj",
-              "down": "model.layers.{}.mlp.down_proj", "attn_norm": "model.layers.{}.input_layernorm",
-              "mlp_norm": "model.layers.{}.post_attention_layernorm"},
-    "gguf": {"q": "blk.{}.attn_q", "k": "blk.{}.attn_k", "v": "blk.{}.attn_v", "o": "blk.{}.attn_output",
-             "gate": "blk.{}.ffn_gate", "up": "blk.{}.ffn_up", "down": "blk.{}.ffn_down",
-             "attn_norm": "blk.{}.attn_norm", "mlp_norm": "blk.{}.ffn_norm"},
-    "bert": {"q": "encoder.layer.{}.attention.self.query", "k": "encoder.layer.{}.attention.self.key",
-             "v": "encoder.layer.{}.attention.self.value", "o": "encoder.layer.{}.attention.output.dense",
-             "up": "encoder.layer.{}.intermediate.dense", "down": "encoder.layer.{}.output.dense"},
+    "llama": {
+        "q": "model.layers.{}.self_attn.q_proj",
+        "k": "model.layers.{}.self_attn.k_proj",
+        "v": "model.layers.{}.self_attn.v_proj",
+        "o": "model.layers.{}.self_attn.o_proj",
+        "gate": "model.layers.{}.mlp.gate_proj",
+        "up": "model.layers.{}.mlp.up_proj",
+        "down": "model.layers.{}.mlp.down_proj",
+        "attn_norm": "model.layers.{}.input_layernorm",
+        "mlp_norm": "model.layers.{}.post_attention_layernorm",
+    },
+    "gguf": {
+        "q": "blk.{}.attn_q",
+        "k": "blk.{}.attn_k",
+        "v": "blk.{}.attn_v",
+        "o": "blk.{}.attn_output",
+        "gate": "blk.{}.ffn_gate",
+        "up": "blk.{}.ffn_up",
+        "down": "blk.{}.ffn_down",
+        "attn_norm": "blk.{}.attn_norm",
+        "mlp_norm": "blk.{}.ffn_norm",
+    },
+    "bert": {
+        "q": "encoder.layer.{}.attention.self.query",
+        "k": "encoder.layer.{}.attention.self.key",
+        "v": "encoder.layer.{}.attention.self.value",
+        "o": "encoder.layer.{}.attention.output.dense",
+        "up": "encoder.layer.{}.intermediate.dense",
+        "down": "encoder.layer.{}.output.dense",
+    },
 }
 _LAYER = re.compile(r"(?:layers|layer|blk)\.(\d+)\.")
 
@@ -68,15 +87,20 @@ def contiguous(t: Tensors) -> Tensors:
 
 def layout(tensors: Tensors, config: dict) -> Layout:
     names = list(tensors)
-    style = "gguf" if any(n.startswith("blk.") for n in names) else (
-        "bert" if any(".attention.self.query." in n for n in names) else "llama")
+    style = (
+        "gguf"
+        if any(n.startswith("blk.") for n in names)
+        else ("bert" if any(".attention.self.query." in n for n in names) else "llama")
+    )
     layers = 1 + max(int(m.group(1)) for n in names if (m := _LAYER.search(n)))
     heads = int(config["num_attention_heads"])
     kv = int(config.get("num_key_value_heads") or heads)
     q_rows = tensors[_STYLES[style]["q"].format(0) + ".weight"].shape[0]
     head_dim = int(config.get("head_dim") or q_rows // heads)
     qk_norm = any(re.search(r"(attn_q_norm|q_norm)\.weight$", n) for n in names)
-    sandwich = any(re.search(r"(post_attention_norm|post_ffw_norm|pre_feedforward_layernorm)", n) for n in names)
+    sandwich = any(
+        re.search(r"(post_attention_norm|post_ffw_norm|pre_feedforward_layernorm)", n) for n in names
+    )
     return Layout(style, layers, heads, kv, head_dim, style != "bert", qk_norm, sandwich)
 
 
@@ -231,8 +255,14 @@ def rewrite_all(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensors:
     return permute(t, lay, rng)
 
 
-REWRITES = {"attention-scaled": scale_attention, "mlp-scaled": scale_mlp, "norms-moved": fold_norms,
-            "residual-rotated": rotate_residual, "permuted": permute, "all-rewrites": rewrite_all}
+REWRITES = {
+    "attention-scaled": scale_attention,
+    "mlp-scaled": scale_mlp,
+    "norms-moved": fold_norms,
+    "residual-rotated": rotate_residual,
+    "permuted": permute,
+    "all-rewrites": rewrite_all,
+}
 
 
 def quantized(t: Tensors, qtype: str) -> Tensors:
@@ -243,18 +273,28 @@ def quantized(t: Tensors, qtype: str) -> Tensors:
     out = {}
     for k, v in t.items():
         if v.ndim == 2 and v.shape[1] % 32 == 0 and not re.search(r"embed|embd|lm_head", k):
-            v = np.asarray(gguf.quants.dequantize(gguf.quants.quantize(v.astype(np.float32), q), q), np.float32)
+            v = np.asarray(
+                gguf.quants.dequantize(gguf.quants.quantize(v.astype(np.float32), q), q), np.float32
+            )
         out[k] = v
     return out
 
 
 def noised(t: Tensors, rng: np.random.Generator, relative: float = 0.01) -> Tensors:
     """Gaussian noise of `relative` x each matrix's RMS on every 2-D weight (a crude small fine-tune)."""
-    return {k: (v + relative * np.sqrt(np.mean(v.astype(np.float64) ** 2)) * rng.standard_normal(v.shape)
-                ).astype(np.float32) if v.ndim == 2 else v for k, v in t.items()}
+    return {
+        k: (v + relative * np.sqrt(np.mean(v.astype(np.float64) ** 2)) * rng.standard_normal(v.shape)).astype(
+            np.float32
+        )
+        if v.ndim == 2
+        else v
+        for k, v in t.items()
+    }
 
 
-def width_pruned(t: Tensors, lay: Layout, config: dict, keep_kv: int, keep_neurons: float) -> tuple[Tensors, dict]:
+def width_pruned(
+    t: Tensors, lay: Layout, config: dict, keep_kv: int, keep_neurons: float
+) -> tuple[Tensors, dict]:
     """Minitron-style width pruning: the kv groups (with their query heads) and MLP neurons of
     least weight norm removed in every layer; returns the tensors and the updated config."""
     t = dict(t)
@@ -263,10 +303,16 @@ def width_pruned(t: Tensors, lay: Layout, config: dict, keep_kv: int, keep_neuro
         v = t[lay.name(i, "v")].reshape(lay.kv_heads, hd, -1)
         kv_keep = np.sort(np.argsort(-np.linalg.norm(v, axis=(1, 2)))[:keep_kv])
         up = t[lay.name(i, "up")]
-        n = int(round(up.shape[0] * keep_neurons))
+        n = round(up.shape[0] * keep_neurons)
         importance = np.linalg.norm(up, axis=1) * np.linalg.norm(t[lay.name(i, "down")], axis=0)
-        _select(t, lay, i, [g * group + j for g in kv_keep for j in range(group)], kv_keep,
-                np.sort(np.argsort(-importance)[:n]))
+        _select(
+            t,
+            lay,
+            i,
+            [g * group + j for g in kv_keep for j in range(group)],
+            kv_keep,
+            np.sort(np.argsort(-importance)[:n]),
+        )
     cfg = dict(config, num_attention_heads=keep_kv * group, num_key_value_heads=keep_kv, head_dim=hd)
     return t, cfg
 
@@ -283,5 +329,5 @@ def layers_dropped(t: Tensors, drop: list[int]) -> Tensors:
         if i in drop:
             continue
         new = i - sum(1 for d in drop if d < i)
-        keep[name[: m.start(1)] + str(new) + name[m.end(1):]] = v
+        keep[name[: m.start(1)] + str(new) + name[m.end(1) :]] = v
     return keep

@@ -37,9 +37,13 @@ def test_fingerprint_json_and_output_file(capsys, models, tmp_path):
 
 
 def test_fingerprint_many_into_a_directory(capsys, models, tmp_path):
-    code, _, _ = run(capsys, "fingerprint", models["family-a"], models["family-b"], "-o", tmp_path / "out", "-q")
+    code, _, _ = run(
+        capsys, "fingerprint", models["family-a"], models["family-b"], "-o", tmp_path / "out", "-q"
+    )
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "family-a.fingerprint.json", "family-b.fingerprint.json"]
+        "family-a.fingerprint.json",
+        "family-b.fingerprint.json",
+    ]
 
 
 def test_compare_exit_status_is_0_for_related(capsys, models):
@@ -62,8 +66,9 @@ def test_compare_exit_status_is_4_for_undetermined(capsys, models, tmp_path, mon
 
 
 def test_compare_json_of_many_models(capsys, models):
-    code, out, _ = run(capsys, "compare", models["family-a"], models["family-b"], models["family-a-finetune"],
-                       "--json", "-q")
+    code, out, _ = run(
+        capsys, "compare", models["family-a"], models["family-b"], models["family-a-finetune"], "--json", "-q"
+    )
     data = json.loads(out)
     assert code == 0 and len(data["comparisons"]) == 2 and len(data["signals"]["sd_cosine"]) == 3
 
@@ -95,13 +100,16 @@ def truncated_file(p):
     return p / "bad.safetensors"
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda p: p / "missing", "no such file"),
-    (lambda p: p, "no .safetensors files"),
-    (truncated_file, "truncated file"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: p / "missing", "no such file"),
+        (lambda p: p, "no .safetensors files"),
+        (truncated_file, "truncated file"),
+    ],
+)
 def test_input_errors_are_one_line_with_status_2(capsys, tmp_path, make, message):
-    code, out, err = run(capsys, "fingerprint", make(tmp_path), "-q")
+    code, _out, err = run(capsys, "fingerprint", make(tmp_path), "-q")
     assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -117,15 +125,22 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_version():
-    out = subprocess.run([sys.executable, "-m", "weightprint_fast", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "weightprint_fast", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "weightprint-fast" in out.stdout
 
 
 def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
     # A checkpoint whose analysis takes seconds; SIGINT arrives after 0.3 s.
     rng = np.random.default_rng(0)
-    save_file({f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((1024, 1024)).astype(np.float32)
-               for i in range(12)}, str(tmp_path / "model.safetensors"))
+    save_file(
+        {
+            f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((1024, 1024)).astype(np.float32)
+            for i in range(12)
+        },
+        str(tmp_path / "model.safetensors"),
+    )
     script = textwrap.dedent(f"""
         import os, signal, threading, weightprint_fast as wf
         threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()

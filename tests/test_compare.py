@@ -47,7 +47,9 @@ def test_a_truncated_copy_is_derived_not_the_same_model(models, tmp_path):
 
     paths, fps = models
     tensors = load_file(str(paths["family-a"] / "model.safetensors"))
-    save_file({k: v for k, v in tensors.items() if int(k.split(".")[2]) < 4}, str(tmp_path / "model.safetensors"))
+    save_file(
+        {k: v for k, v in tensors.items() if int(k.split(".")[2]) < 4}, str(tmp_path / "model.safetensors")
+    )
     c = wf.compare(fps["family-a"], wf.fingerprint(tmp_path, progress=False))
     assert c.verdict == "same-family/derived" and c.spectral_distance == 0, c.reason
 
@@ -101,9 +103,23 @@ def test_comparison_json_has_no_nan_or_infinity():
 
     from weightprint_fast.compare import Comparison
 
-    c = Comparison(a="a", b="b", types=["q"], sd_cosine=1.0, sd_distance=0.0, cv_cosine=math.nan, cv_distance=0.0,
-                   layer_pearson=math.nan, coclustering_agreement=1.0, spectral_distance=None, circuit_distance=0.1,
-                   circuit_distance_max=0.2, circuit_specificity=math.inf, mlp_distance=None, verdict="undetermined",
-                   reason="")
+    c = Comparison(
+        a="a",
+        b="b",
+        types=["q"],
+        sd_cosine=1.0,
+        sd_distance=0.0,
+        cv_cosine=math.nan,
+        cv_distance=0.0,
+        layer_pearson=math.nan,
+        coclustering_agreement=1.0,
+        spectral_distance=None,
+        circuit_distance=0.1,
+        circuit_distance_max=0.2,
+        circuit_specificity=math.inf,
+        mlp_distance=None,
+        verdict="undetermined",
+        reason="",
+    )
     text = json.dumps(c.to_dict(), allow_nan=False)
     assert json.loads(text)["circuit_specificity"] is None

@@ -14,9 +14,13 @@ def valid_bytes(tmp_path_factory) -> bytes:
     p = tmp_path_factory.mktemp("fuzz") / "base.safetensors"
     rng = np.random.default_rng(0)
     save_file(
-        {"w": rng.standard_normal((8, 6)).astype(np.float32), "b": np.arange(5, dtype=np.int32),
-         "h": rng.standard_normal((3, 4)).astype(np.float16)},
-        str(p), metadata={"format": "np"},
+        {
+            "w": rng.standard_normal((8, 6)).astype(np.float32),
+            "b": np.arange(5, dtype=np.int32),
+            "h": rng.standard_normal((3, 4)).astype(np.float16),
+        },
+        str(p),
+        metadata={"format": "np"},
     )
     return p.read_bytes()
 
@@ -64,17 +68,23 @@ def valid_gguf_bytes(tmp_path_factory) -> bytes:
     from gguf_files import random_blocks, write_gguf
 
     rng = np.random.default_rng(0)
-    p = write_gguf(tmp_path_factory.mktemp("fuzz") / "base.gguf", {
-        "blk.0.attn_q.weight": (random_blocks("Q4_K", 4 * 256, rng), "Q4_K", (4, 256)),
-        "blk.0.attn_k.weight": (random_blocks("Q8_0", 4 * 64, rng), "Q8_0", (4, 64)),
-        "blk.0.attn_norm.weight": rng.standard_normal(256).astype(np.float32),
-    }, extra=lambda w: w.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"]))
+    p = write_gguf(
+        tmp_path_factory.mktemp("fuzz") / "base.gguf",
+        {
+            "blk.0.attn_q.weight": (random_blocks("Q4_K", 4 * 256, rng), "Q4_K", (4, 256)),
+            "blk.0.attn_k.weight": (random_blocks("Q8_0", 4 * 64, rng), "Q8_0", (4, 64)),
+            "blk.0.attn_norm.weight": rng.standard_normal(256).astype(np.float32),
+        },
+        extra=lambda w: w.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"]),
+    )
     return p.read_bytes()
 
 
 # Offsets near the front hit the header, metadata and tensor table, where the rules live.
 gguf_edits = st.lists(
-    st.tuples(st.sampled_from(["flip", "truncate", "insert", "delete"]), st.integers(0, 600), st.integers(0, 255)),
+    st.tuples(
+        st.sampled_from(["flip", "truncate", "insert", "delete"]), st.integers(0, 600), st.integers(0, 255)
+    ),
     min_size=1,
     max_size=4,
 )

@@ -8,8 +8,15 @@ from safetensors.numpy import save_file
 
 import weightprint_fast as wf
 
-SHAPES = {"self_attn.q_proj": (32, 32), "self_attn.k_proj": (16, 32), "self_attn.v_proj": (16, 32),
-          "self_attn.o_proj": (32, 32), "mlp.gate_proj": (48, 32), "mlp.up_proj": (48, 32), "mlp.down_proj": (32, 48)}
+SHAPES = {
+    "self_attn.q_proj": (32, 32),
+    "self_attn.k_proj": (16, 32),
+    "self_attn.v_proj": (16, 32),
+    "self_attn.o_proj": (32, 32),
+    "mlp.gate_proj": (48, 32),
+    "mlp.up_proj": (48, 32),
+    "mlp.down_proj": (32, 48),
+}
 TYPES = ["q", "k", "v", "o", "gate", "up", "down"]
 
 
@@ -18,7 +25,9 @@ def llama(tmp_path, rng, layers=5, scale=None):
     for layer in range(layers):
         for i, (name, shape) in enumerate(SHAPES.items()):
             s = (scale or {}).get(name, 0.01 * (i + 1))
-            tensors[f"model.layers.{layer}.{name}.weight"] = (rng.standard_normal(shape) * s + 0.001 * layer).astype(np.float32)
+            tensors[f"model.layers.{layer}.{name}.weight"] = (
+                rng.standard_normal(shape) * s + 0.001 * layer
+            ).astype(np.float32)
     save_file(tensors, str(tmp_path / "model.safetensors"))
     return tmp_path, tensors
 
@@ -35,14 +44,18 @@ def test_std_vector_equals_numpy_std_of_concatenated_weights(tmp_path, rng):
         assert fp.std_vector[i] == pytest.approx(allw.std(), rel=1e-9)
         assert fp.type_stats[TYPES[i]]["mean"] == pytest.approx(allw.mean(), rel=1e-9)
         assert fp.type_stats[TYPES[i]]["kurtosis"] == pytest.approx(
-            ((allw - allw.mean()) ** 4).mean() / allw.var() ** 2 - 3, rel=1e-6, abs=1e-9)
+            ((allw - allw.mean()) ** 4).mean() / allw.var() ** 2 - 3, rel=1e-6, abs=1e-9
+        )
 
 
-@pytest.mark.parametrize("how,check", [
-    ("max", lambda v: v.max() == pytest.approx(1.0)),
-    ("l2", lambda v: np.linalg.norm(v) == pytest.approx(1.0)),
-    ("sum", lambda v: v.sum() == pytest.approx(1.0)),
-])
+@pytest.mark.parametrize(
+    "how,check",
+    [
+        ("max", lambda v: v.max() == pytest.approx(1.0)),
+        ("l2", lambda v: np.linalg.norm(v) == pytest.approx(1.0)),
+        ("sum", lambda v: v.sum() == pytest.approx(1.0)),
+    ],
+)
 def test_std_vector_normalizations(tmp_path, rng, how, check):
     path, _ = llama(tmp_path, rng)
     raw = fp_of(path, normalize="none").std_vector
@@ -73,9 +86,13 @@ def test_singular_values_have_layers_types_topk_shape(tmp_path, rng):
 
 
 def test_matrices_smaller_than_top_k_pad_with_zeros(tmp_path, rng):
-    save_file({"model.layers.0.self_attn.q_proj.weight": rng.standard_normal((4, 6)).astype(np.float32),
-               "model.layers.0.self_attn.k_proj.weight": rng.standard_normal((6, 6)).astype(np.float32)},
-              str(tmp_path / "model.safetensors"))
+    save_file(
+        {
+            "model.layers.0.self_attn.q_proj.weight": rng.standard_normal((4, 6)).astype(np.float32),
+            "model.layers.0.self_attn.k_proj.weight": rng.standard_normal((6, 6)).astype(np.float32),
+        },
+        str(tmp_path / "model.safetensors"),
+    )
     fp = fp_of(tmp_path, top_k=6)
     assert np.all(fp.singular_values[0, 0, 4:] == 0) and np.all(fp.singular_values[0, 0, :4] > 0)
 
@@ -117,14 +134,23 @@ def test_save_load_round_trip_is_exact(tmp_path, rng):
     fp.save(tmp_path / "fp.json")
     back = wf.Fingerprint.load(tmp_path / "fp.json")
     assert back.types == fp.types and back.meta == json.loads(json.dumps(fp.meta))
-    for field in ("std_vector", "layer_std", "singular_values", "clustering_vector", "cluster_labels", "coclustering"):
+    for field in (
+        "std_vector",
+        "layer_std",
+        "singular_values",
+        "clustering_vector",
+        "cluster_labels",
+        "coclustering",
+    ):
         np.testing.assert_array_equal(getattr(back, field), getattr(fp, field))
     assert back.type_stats == fp.type_stats
 
 
 def test_save_load_keeps_nan_cells(tmp_path, rng):
-    save_file({"model.layers.1.self_attn.q_proj.weight": rng.standard_normal((8, 8)).astype(np.float32)},
-              str(tmp_path / "model.safetensors"))
+    save_file(
+        {"model.layers.1.self_attn.q_proj.weight": rng.standard_normal((8, 8)).astype(np.float32)},
+        str(tmp_path / "model.safetensors"),
+    )
     fp = fp_of(tmp_path, top_k=4)
     fp.save(tmp_path / "fp.json")
     back = wf.Fingerprint.load(tmp_path / "fp.json")
@@ -140,8 +166,15 @@ def test_loading_a_newer_schema_is_a_clear_error(tmp_path, rng):
         wf.Fingerprint.load(tmp_path / "fp.json")
 
 
-@pytest.mark.parametrize("damage", [lambda s: s[: len(s) // 2], lambda s: s.replace('"std_vector"', '"x"'),
-                                    lambda s: "{}", lambda s: "\xff"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s[: len(s) // 2],
+        lambda s: s.replace('"std_vector"', '"x"'),
+        lambda s: "{}",
+        lambda s: "\xff",
+    ],
+)
 def test_loading_a_damaged_file_is_a_clear_error(tmp_path, rng, damage):
     path, _ = llama(tmp_path, rng, layers=2)
     fp_of(path).save(tmp_path / "fp.json")
@@ -164,8 +197,9 @@ def test_nan_weights_are_reported_and_left_out_of_the_clustering(tmp_path, rng):
     tensors["model.layers.1.self_attn.v_proj.weight"][0, 0] = np.nan
     save_file(tensors, str(path / "model.safetensors"))
     fp = fp_of(path)
-    assert fp.meta["issues"] == [{"tensor": "model.layers.1.self_attn.v_proj.weight", "layer": 1, "type": "v",
-                                  "nan": 1, "inf": 0}]
+    assert fp.meta["issues"] == [
+        {"tensor": "model.layers.1.self_attn.v_proj.weight", "layer": 1, "type": "v", "nan": 1, "inf": 0}
+    ]
     assert np.isnan(fp.singular_values[1, 2]).all() and fp.cluster_labels[1, 2] == -1
     assert np.isfinite(fp.std_vector).all()
 

@@ -51,8 +51,13 @@ def test_adapter_against_another_model_of_its_shapes_only_fits(models):
 def test_adapter_against_a_model_of_other_shapes_does_not_fit(models, tmp_path, rng):
     d = tmp_path / "small"
     d.mkdir()
-    save_file({f"model.layers.0.self_attn.{t}_proj.weight": rng.standard_normal((16, 16)).astype(np.float32)
-               for t in "qkvo"}, str(d / "model.safetensors"))
+    save_file(
+        {
+            f"model.layers.0.self_attn.{t}_proj.weight": rng.standard_normal((16, 16)).astype(np.float32)
+            for t in "qkvo"
+        },
+        str(d / "model.safetensors"),
+    )
     c = wf.compare(d, models["family-a-lora"], progress=False)
     assert c.verdict == "adapter-for-other-shapes"
 
@@ -145,7 +150,8 @@ def test_bench_scale_reuses_a_checkpoint_made_for_more_layers(tmp_path, monkeypa
     shards = [f"model-{i:05d}-of-00004.safetensors" for i in range(1, 5)]
     for s in shards:
         (tmp_path / s).write_bytes(b"x")
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
-        {"weight_map": {f"model.layers.{i}.w": s for i, s in enumerate(shards)}}))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {f"model.layers.{i}.w": s for i, s in enumerate(shards)}})
+    )
     index = json.loads(mod.subset_index(tmp_path, 1).read_text())
     assert set(index["weight_map"].values()) == {shards[0]}

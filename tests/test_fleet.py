@@ -113,9 +113,13 @@ def test_search_ranks_a_models_own_copy_first(models, tmp_path):
 @pytest.fixture(scope="module")
 def dask_cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
-        with distributed.Client(c) as client:
-            yield client
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as c,
+        distributed.Client(c) as client,
+    ):
+        yield client
 
 
 def test_dask_cluster_gives_the_same_fingerprints_as_local_workers(models, tmp_path, dask_cluster):

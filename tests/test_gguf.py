@@ -8,11 +8,20 @@ import numpy as np
 import pytest
 
 import weightprint_fast as wf
+from gguf_files import (
+    DECODED,
+    GGML,
+    dequantize,
+    gguf_bytes,
+    kv,
+    kv_str,
+    kv_u32,
+    random_blocks,
+    tensor_info,
+    write_gguf,
+)
 from weightprint_fast import _core
 from weightprint_fast.engine import engine
-
-from gguf_files import (DECODED, GGML, dequantize, gguf_bytes, kv, kv_str, kv_u32, random_blocks, tensor_info,
-                        write_gguf)
 
 gguf = pytest.importorskip("gguf")
 
@@ -62,12 +71,24 @@ def test_quantized_singular_values_match_lapack(method, rng):
 def _model(rng, dtype, layers=2, hidden=256, ffn=512, heads=4, kv_heads=2):
     """A small Llama-shaped GGUF tensor set in one type, and its dequantized weights by HF name."""
     head_dim = hidden // heads
-    shapes = {"attn_q": (hidden, hidden), "attn_k": (kv_heads * head_dim, hidden),
-              "attn_v": (kv_heads * head_dim, hidden), "attn_output": (hidden, hidden),
-              "ffn_gate": (ffn, hidden), "ffn_up": (ffn, hidden), "ffn_down": (hidden, ffn)}
-    hf = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-          "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-          "ffn_down": "mlp.down_proj"}
+    shapes = {
+        "attn_q": (hidden, hidden),
+        "attn_k": (kv_heads * head_dim, hidden),
+        "attn_v": (kv_heads * head_dim, hidden),
+        "attn_output": (hidden, hidden),
+        "ffn_gate": (ffn, hidden),
+        "ffn_up": (ffn, hidden),
+        "ffn_down": (hidden, ffn),
+    }
+    hf = {
+        "attn_q": "self_attn.q_proj",
+        "attn_k": "self_attn.k_proj",
+        "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj",
+        "ffn_gate": "mlp.gate_proj",
+        "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj",
+    }
     tensors, dense = {}, {}
     for i in range(layers):
         for name, shape in shapes.items():
@@ -102,7 +123,9 @@ def test_gguf_is_read_without_the_gguf_package(tmp_path, rng, monkeypatch):
 
 def test_gguf_fused_qkv_is_split_with_head_counts(tmp_path, rng):
     qkv = rng.standard_normal(((4 + 2 * 2) * 4, 16)).astype(np.float32)  # 4 heads, 2 kv, head dim 4
-    fp = wf.fingerprint(write_gguf(tmp_path / "m.gguf", {"blk.0.attn_qkv.weight": qkv}), top_k=2, progress=False)
+    fp = wf.fingerprint(
+        write_gguf(tmp_path / "m.gguf", {"blk.0.attn_qkv.weight": qkv}), top_k=2, progress=False
+    )
     assert fp.types == ["q", "k", "v"]
     assert fp.layer_std[0, 1] == pytest.approx(qkv[16:24].astype(np.float64).std(), rel=1e-9)
 
@@ -110,7 +133,9 @@ def test_gguf_fused_qkv_is_split_with_head_counts(tmp_path, rng):
 def test_gguf_unsupported_quantization_names_the_type(tmp_path):
     raw = np.zeros(32 * 40, dtype=np.uint8)  # Q8_1: 40-byte blocks of 32 values
     path = write_gguf(tmp_path / "m.gguf", {"blk.0.attn_q.weight": (raw, "Q8_1", (32, 32))})
-    with pytest.raises(wf.WeightprintFormatError, match=r"blk\.0\.attn_q\.weight.*unsupported quantization Q8_1"):
+    with pytest.raises(
+        wf.WeightprintFormatError, match=r"blk\.0\.attn_q\.weight.*unsupported quantization Q8_1"
+    ):
         wf.fingerprint(path, progress=False)
 
 
@@ -121,8 +146,11 @@ def test_gguf_metadata_keeps_scalars_and_numeric_arrays_not_vocabularies(tmp_pat
         w.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
         w.add_name("tiny")
 
-    path = write_gguf(tmp_path / "m.gguf", {"blk.0.attn_q.weight": rng.standard_normal((8, 8)).astype(np.float32)},
-                      extra=extra)
+    path = write_gguf(
+        tmp_path / "m.gguf",
+        {"blk.0.attn_q.weight": rng.standard_normal((8, 8)).astype(np.float32)},
+        extra=extra,
+    )
     f = _core.GgufFile(str(path))
     assert f.version == 3 and f.alignment == 32 and f.format == "gguf"
     assert f.metadata["general.architecture"] == "llama" and f.metadata["general.name"] == "tiny"
@@ -132,22 +160,35 @@ def test_gguf_metadata_keeps_scalars_and_numeric_arrays_not_vocabularies(tmp_pat
     assert f.metadata["tokenizer.ggml.tokens"] is None
     reader = gguf.GGUFReader(str(path))
     ours = {t.name: (t.dtype, t.shape, t.data_offsets[0]) for t in f.tensors}
-    assert ours == {t.name: (t.tensor_type.name, tuple(int(x) for x in reversed(t.shape.tolist())),
-                             int(t.data_offset) - int(reader.data_offset)) for t in reader.tensors}
+    assert ours == {
+        t.name: (
+            t.tensor_type.name,
+            tuple(int(x) for x in reversed(t.shape.tolist())),
+            int(t.data_offset) - int(reader.data_offset),
+        )
+        for t in reader.tensors
+    }
 
 
 def test_scan_and_inspect_list_gguf_tensors(tmp_path, rng):
     raw = random_blocks("Q4_0", 64 * 64, rng)
-    path = write_gguf(tmp_path / "m.gguf", {"blk.0.attn_q.weight": (raw, "Q4_0", (64, 64)),
-                                            "blk.0.attn_norm.weight": np.ones(64, dtype=np.float32)})
+    path = write_gguf(
+        tmp_path / "m.gguf",
+        {
+            "blk.0.attn_q.weight": (raw, "Q4_0", (64, 64)),
+            "blk.0.attn_norm.weight": np.ones(64, dtype=np.float32),
+        },
+    )
     records = {r.name: r for r in wf.scan(path, k=4)}
     assert records["blk.0.attn_q.weight"].dtype == "Q4_0"
-    assert records["blk.0.attn_q.weight"].moments.std == pytest.approx(dequantize(raw, "Q4_0", (64, 64)).std(),
-                                                                          rel=1e-9)
+    assert records["blk.0.attn_q.weight"].moments.std == pytest.approx(
+        dequantize(raw, "Q4_0", (64, 64)).std(), rel=1e-9
+    )
     assert len(records["blk.0.attn_q.weight"].singular_values) == 4
 
 
 # --- split files -------------------------------------------------------------------------------
+
 
 def _split(tmp_path, rng, parts=3):
     """A checkpoint in `parts` GGUF files named NAME-0000K-of-0000N.gguf."""
@@ -155,10 +196,12 @@ def _split(tmp_path, rng, parts=3):
     tensors = {n: rng.standard_normal((16, 32)).astype(np.float32) for n in names}
     paths = []
     for k in range(parts):
+
         def extra(w, k=k):
             w.add_uint16("split.no", k)
             w.add_uint16("split.count", parts)
             w.add_int32("split.tensors.count", len(names))
+
         mine = {n: v for n, v in tensors.items() if n.startswith(f"blk.{k}.")}
         p = tmp_path / f"m-{k + 1:05d}-of-{parts:05d}.gguf"
         paths.append(write_gguf(p, mine, blocks=parts, extra=extra))
@@ -170,7 +213,9 @@ def test_split_gguf_reads_as_one_checkpoint_from_any_part(tmp_path, rng):
     for p in (paths[0], paths[2], tmp_path):
         fp = wf.fingerprint(p, top_k=4, method="exact", progress=False)
         assert fp.layer_std.shape == (3, 2) and fp.meta["files"] == 3
-        assert fp.layer_std[2, 1] == pytest.approx(tensors["blk.2.attn_k.weight"].astype(np.float64).std(), rel=1e-9)
+        assert fp.layer_std[2, 1] == pytest.approx(
+            tensors["blk.2.attn_k.weight"].astype(np.float64).std(), rel=1e-9
+        )
 
 
 def test_split_gguf_with_a_missing_part_is_an_error(tmp_path, rng):
@@ -192,10 +237,19 @@ def test_split_gguf_whose_numbers_disagree_with_its_names_is_an_error(tmp_path, 
 def test_split_gguf_with_a_wrong_tensor_total_is_an_error(tmp_path, rng):
     paths, _ = _split(tmp_path, rng, parts=2)
     # The second part rewritten with one of its two tensors: the set now holds 3, declares 4.
-    write_gguf(paths[1], {"blk.1.attn_q.weight": rng.standard_normal((16, 32)).astype(np.float32)}, blocks=2,
-               extra=lambda w: (w.add_uint16("split.no", 1), w.add_uint16("split.count", 2),
-                                w.add_int32("split.tensors.count", 4)))
-    with pytest.raises(wf.WeightprintFormatError, match="split.tensors.count is 4 but the 2 files hold 3 tensors"):
+    write_gguf(
+        paths[1],
+        {"blk.1.attn_q.weight": rng.standard_normal((16, 32)).astype(np.float32)},
+        blocks=2,
+        extra=lambda w: (
+            w.add_uint16("split.no", 1),
+            w.add_uint16("split.count", 2),
+            w.add_int32("split.tensors.count", 4),
+        ),
+    )
+    with pytest.raises(
+        wf.WeightprintFormatError, match="split.tensors.count is 4 but the 2 files hold 3 tensors"
+    ):
         wf.open_gguf(paths[0])
 
 
@@ -208,6 +262,7 @@ def test_a_split_part_renamed_as_a_whole_file_is_an_error(tmp_path, rng):
 
 
 # --- format rules, each broken on purpose ------------------------------------------------------
+
 
 def _valid_parts():
     data = np.arange(64, dtype=np.float32).tobytes()
@@ -235,29 +290,47 @@ RULES = {
     "not a GGUF file": lambda k, i, d: b"GGML" + gguf_bytes(k, i, d)[4:],
     "GGUF version 1 is not supported": lambda k, i, d: gguf_bytes(k, i, d, version=1),
     "big-endian GGUF is not supported": lambda k, i, d: gguf_bytes(k, i, d, version=0x03000000),
-    "the tensor table declares 4611686018427387904 entries": lambda k, i, d: gguf_bytes(k, i, d, tensor_count=1 << 62),
-    "the metadata table declares 1152921504606846976 entries": lambda k, i, d: gguf_bytes(k, i, d, kv_count=1 << 60),
-    "metadata 'x' \\(18446744073709551615 bytes\\)":
-        lambda k, i, d: gguf_bytes(k + [kv("x", 8, struct.pack("<Q", 2**64 - 1))], i, d),
-    "metadata 'x': unknown value type 13": lambda k, i, d: gguf_bytes(k + [kv("x", 13, b"")], i, d),
-    "metadata 'x' declares 1099511627776 entries":
-        lambda k, i, d: gguf_bytes(k + [kv("x", 9, struct.pack("<IQ", 8, 1 << 40))], i, d),
-    "metadata 'x': bool value 7": lambda k, i, d: gguf_bytes(k + [kv("x", 7, b"\x07")], i, d),
+    "the tensor table declares 4611686018427387904 entries": lambda k, i, d: gguf_bytes(
+        k, i, d, tensor_count=1 << 62
+    ),
+    "the metadata table declares 1152921504606846976 entries": lambda k, i, d: gguf_bytes(
+        k, i, d, kv_count=1 << 60
+    ),
+    "metadata 'x' \\(18446744073709551615 bytes\\)": lambda k, i, d: gguf_bytes(
+        [*k, kv("x", 8, struct.pack("<Q", 2**64 - 1))], i, d
+    ),
+    "metadata 'x': unknown value type 13": lambda k, i, d: gguf_bytes([*k, kv("x", 13, b"")], i, d),
+    "metadata 'x' declares 1099511627776 entries": lambda k, i, d: gguf_bytes(
+        [*k, kv("x", 9, struct.pack("<IQ", 8, 1 << 40))], i, d
+    ),
+    "metadata 'x': bool value 7": lambda k, i, d: gguf_bytes([*k, kv("x", 7, b"\x07")], i, d),
     "metadata key 'general.architecture' appears twice": lambda k, i, d: gguf_bytes(k + k[:1], i, d),
-    "general.alignment must be a power of two": lambda k, i, d: gguf_bytes(k + [kv_u32("general.alignment", 48)], i, d),
-    "unknown ggml type 99": lambda k, i, d: gguf_bytes(k, [tensor_info("blk.0.attn_q.weight", (8, 8), 99, 0)], d),
+    "general.alignment must be a power of two": lambda k, i, d: gguf_bytes(
+        [*k, kv_u32("general.alignment", 48)], i, d
+    ),
+    "unknown ggml type 99": lambda k, i, d: gguf_bytes(
+        k, [tensor_info("blk.0.attn_q.weight", (8, 8), 99, 0)], d
+    ),
     "5 dimensions": lambda k, i, d: gguf_bytes(k, [tensor_info("t", (1, 1, 1, 8, 8), 0, 0)], d),
-    "row length 8 is not a multiple of Q4_K's block of 256":
-        lambda k, i, d: gguf_bytes(k, [tensor_info("t", (8, 8), 12, 0)], d),
-    "data offset 4 is not a multiple of the alignment 32":
-        lambda k, i, d: gguf_bytes(k, [tensor_info("t", (8, 8), 0, 4)], d),
-    "data offset 256, expected 0": lambda k, i, d: gguf_bytes(k, [tensor_info("t", (8, 8), 0, 256)], d + b"\0" * 512),
+    "row length 8 is not a multiple of Q4_K's block of 256": lambda k, i, d: gguf_bytes(
+        k, [tensor_info("t", (8, 8), 12, 0)], d
+    ),
+    "data offset 4 is not a multiple of the alignment 32": lambda k, i, d: gguf_bytes(
+        k, [tensor_info("t", (8, 8), 0, 4)], d
+    ),
+    "data offset 256, expected 0": lambda k, i, d: gguf_bytes(
+        k, [tensor_info("t", (8, 8), 0, 256)], d + b"\0" * 512
+    ),
     "runs past the end of the file": lambda k, i, d: gguf_bytes(k, i, d[:100]),
-    "element count overflows": lambda k, i, d: gguf_bytes(k, [tensor_info("t", (1 << 32, 1 << 32, 4), 0, 0)], d),
+    "element count overflows": lambda k, i, d: gguf_bytes(
+        k, [tensor_info("t", (1 << 32, 1 << 32, 4), 0, 0)], d
+    ),
     "tensor 't': appears twice": lambda k, i, d: gguf_bytes(
-        k, [tensor_info("t", (8, 8), 0, 0), tensor_info("t", (8, 8), 0, 256)], d + d),
-    "metadata key 2 is not valid UTF-8":
-        lambda k, i, d: gguf_bytes(k + [struct.pack("<Q", 1) + b"\x80" + struct.pack("<II", 4, 1)], i, d),
+        k, [tensor_info("t", (8, 8), 0, 0), tensor_info("t", (8, 8), 0, 256)], d + d
+    ),
+    "metadata key 2 is not valid UTF-8": lambda k, i, d: gguf_bytes(
+        [*k, struct.pack("<Q", 1) + b"\x80" + struct.pack("<II", 4, 1)], i, d
+    ),
     "tensor 0 has an empty name": lambda k, i, d: gguf_bytes(k, [tensor_info("", (8, 8), 0, 0)], d),
 }
 

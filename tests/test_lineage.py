@@ -15,8 +15,14 @@ import weightprint_fast as wf
 from weightprint_fast.engine import engine
 
 HIDDEN, HEADS, KV, HEAD_DIM, FFN, LAYERS, VOCAB = 64, 4, 2, 16, 96, 3, 50
-CONFIG = {"model_type": "llama", "hidden_size": HIDDEN, "num_attention_heads": HEADS, "num_key_value_heads": KV,
-          "intermediate_size": FFN, "num_hidden_layers": LAYERS}
+CONFIG = {
+    "model_type": "llama",
+    "hidden_size": HIDDEN,
+    "num_attention_heads": HEADS,
+    "num_key_value_heads": KV,
+    "intermediate_size": FFN,
+    "num_hidden_layers": LAYERS,
+}
 
 
 def trained_like(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
@@ -30,12 +36,20 @@ def trained_like(rng: np.random.Generator, m: int, n: int) -> np.ndarray:
 
 def llama(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    t = {"model.embed_tokens.weight": rng.standard_normal((VOCAB, HIDDEN)).astype(np.float32),
-         "model.norm.weight": (1 + 0.3 * rng.standard_normal(HIDDEN)).astype(np.float32),
-         "lm_head.weight": trained_like(rng, VOCAB, HIDDEN)}
-    shapes = {"self_attn.q_proj": (HEADS * HEAD_DIM, HIDDEN), "self_attn.k_proj": (KV * HEAD_DIM, HIDDEN),
-              "self_attn.v_proj": (KV * HEAD_DIM, HIDDEN), "self_attn.o_proj": (HIDDEN, HEADS * HEAD_DIM),
-              "mlp.gate_proj": (FFN, HIDDEN), "mlp.up_proj": (FFN, HIDDEN), "mlp.down_proj": (HIDDEN, FFN)}
+    t = {
+        "model.embed_tokens.weight": rng.standard_normal((VOCAB, HIDDEN)).astype(np.float32),
+        "model.norm.weight": (1 + 0.3 * rng.standard_normal(HIDDEN)).astype(np.float32),
+        "lm_head.weight": trained_like(rng, VOCAB, HIDDEN),
+    }
+    shapes = {
+        "self_attn.q_proj": (HEADS * HEAD_DIM, HIDDEN),
+        "self_attn.k_proj": (KV * HEAD_DIM, HIDDEN),
+        "self_attn.v_proj": (KV * HEAD_DIM, HIDDEN),
+        "self_attn.o_proj": (HIDDEN, HEADS * HEAD_DIM),
+        "mlp.gate_proj": (FFN, HIDDEN),
+        "mlp.up_proj": (FFN, HIDDEN),
+        "mlp.down_proj": (HIDDEN, FFN),
+    }
     for i in range(LAYERS):
         for name, shape in shapes.items():
             t[f"model.layers.{i}.{name}.weight"] = trained_like(rng, *shape)
@@ -53,7 +67,7 @@ def rope(x: np.ndarray) -> np.ndarray:
     pos = np.arange(x.shape[0])[:, None, None]
     freq = 10000.0 ** (-np.arange(0, HEAD_DIM, 2) / HEAD_DIM)
     angle = np.concatenate([pos * freq, pos * freq], axis=-1)
-    half = np.concatenate([-x[..., HEAD_DIM // 2:], x[..., : HEAD_DIM // 2]], axis=-1)
+    half = np.concatenate([-x[..., HEAD_DIM // 2 :], x[..., : HEAD_DIM // 2]], axis=-1)
     return x * np.cos(angle) + half * np.sin(angle)
 
 
@@ -103,6 +117,7 @@ def base_fp(base_dir):
 
 # --- the engine's Gram blocks ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("columns", [False, True])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_block_gram_matches_numpy(rng, columns, threads):
@@ -111,8 +126,12 @@ def test_block_gram_matches_numpy(rng, columns, threads):
     g = engine().block_gram(a, "F32", 48, 40, engine().BlockGramSpec(8, columns, list(w)), threads)
     x = a.astype(np.float64)
     x = (x * w[:, None]) if columns else (x * w[None, :])
-    blocks = [x[:, b * 8:(b + 1) * 8].T @ x[:, b * 8:(b + 1) * 8] if columns else x[b * 8:(b + 1) * 8] @ x[b * 8:(b + 1) * 8].T
-              for b in range((40 if columns else 48) // 8)]
+    blocks = [
+        x[:, b * 8 : (b + 1) * 8].T @ x[:, b * 8 : (b + 1) * 8]
+        if columns
+        else x[b * 8 : (b + 1) * 8] @ x[b * 8 : (b + 1) * 8].T
+        for b in range((40 if columns else 48) // 8)
+    ]
     np.testing.assert_allclose(g, np.stack(blocks), rtol=1e-12, atol=1e-12)
 
 
@@ -140,6 +159,7 @@ def test_block_gram_refuses_nan(rng):
 
 # --- the rewrites are real: the function is preserved ---------------------------------------
 
+
 @pytest.mark.parametrize("name", list(rw.REWRITES))
 def test_rewrite_preserves_the_function(name):
     t = llama(0)
@@ -152,6 +172,7 @@ def test_rewrite_preserves_the_function(name):
 
 # --- the verdict -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", list(rw.REWRITES))
 def test_rewritten_copy_is_the_same_model(tmp_path, base_fp, name):
     t = llama(0)
@@ -163,7 +184,9 @@ def test_rewritten_copy_is_the_same_model(tmp_path, base_fp, name):
 
 def test_rewritten_copy_reason_says_weights_were_rewritten(tmp_path, base_fp):
     t = llama(0)
-    c = wf.compare(base_fp, save(tmp_path, "all", rw.rewrite_all(t, rw.layout(t, CONFIG), np.random.default_rng(3))))
+    c = wf.compare(
+        base_fp, save(tmp_path, "all", rw.rewrite_all(t, rw.layout(t, CONFIG), np.random.default_rng(3)))
+    )
     assert "same function, weights rewritten" in c.reason
     assert c.spectral_distance > 0.01  # the matrices' own spectra moved: only the invariants see through it
 
@@ -178,7 +201,9 @@ def test_rewritten_and_quantized_copy_is_derived(tmp_path, base_fp):
 def test_noised_rewritten_copy_is_derived(tmp_path, base_fp):
     t = llama(0)
     rng = np.random.default_rng(5)
-    c = wf.compare(base_fp, save(tmp_path, "noise", rw.noised(rw.rewrite_all(t, rw.layout(t, CONFIG), rng), rng)))
+    c = wf.compare(
+        base_fp, save(tmp_path, "noise", rw.noised(rw.rewrite_all(t, rw.layout(t, CONFIG), rng), rng))
+    )
     assert c.verdict == "same-family/derived", c.reason
 
 
@@ -204,8 +229,10 @@ def test_unrelated_model_of_the_same_shapes_is_unrelated(tmp_path, base_fp):
 def test_two_untrained_models_are_not_called_related(tmp_path):
     def fresh(seed):
         rng = np.random.default_rng(seed)
-        return {k: (0.02 * rng.standard_normal(v.shape)).astype(np.float32) if v.ndim == 2 else np.ones_like(v)
-                for k, v in llama(0).items()}
+        return {
+            k: (0.02 * rng.standard_normal(v.shape)).astype(np.float32) if v.ndim == 2 else np.ones_like(v)
+            for k, v in llama(0).items()
+        }
 
     c = wf.compare(save(tmp_path, "fresh1", fresh(1)), save(tmp_path, "fresh2", fresh(2)))
     assert not c.related, c.reason
@@ -214,14 +241,21 @@ def test_two_untrained_models_are_not_called_related(tmp_path):
 def test_different_widths_without_common_circuits_are_not_called_unrelated(tmp_path, base_fp):
     """A sibling of another size cannot be told from an unrelated model by these signals."""
     rng = np.random.default_rng(9)
-    wide = {k: (trained_like(rng, *[x * 2 if x == HIDDEN else x for x in v.shape]) if v.ndim == 2
-                else np.ones(2 * HIDDEN, np.float32)) for k, v in llama(0).items()}
+    wide = {
+        k: (
+            trained_like(rng, *[x * 2 if x == HIDDEN else x for x in v.shape])
+            if v.ndim == 2
+            else np.ones(2 * HIDDEN, np.float32)
+        )
+        for k, v in llama(0).items()
+    }
     c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=2 * HIDDEN)))
     assert c.verdict == "undetermined", c.reason
     assert c.spectral_distance is None
 
 
 # --- fingerprints carry shapes and invariants ------------------------------------------------
+
 
 def test_fingerprint_stores_shapes_and_invariants(base_fp, tmp_path):
     assert base_fp.matrix_shapes["k"] == [KV * HEAD_DIM, HIDDEN]
@@ -242,11 +276,15 @@ def test_circuit_spectra_match_the_dense_products(base_dir, base_fp):
     g = t[p + "input_layernorm.weight"]
     wq, wk = t[p + "self_attn.q_proj.weight"] * g, t[p + "self_attn.k_proj.weight"] * g
     head, kv = 3, 3 // (HEADS // KV)
-    qk = wq[head * HEAD_DIM:(head + 1) * HEAD_DIM].T @ wk[kv * HEAD_DIM:(kv + 1) * HEAD_DIM]
-    np.testing.assert_allclose(base_fp.invariants.qk[1, head], np.linalg.svd(qk, compute_uv=False)[:16], rtol=1e-7)
+    qk = wq[head * HEAD_DIM : (head + 1) * HEAD_DIM].T @ wk[kv * HEAD_DIM : (kv + 1) * HEAD_DIM]
+    np.testing.assert_allclose(
+        base_fp.invariants.qk[1, head], np.linalg.svd(qk, compute_uv=False)[:16], rtol=1e-7
+    )
     wv, wo = t[p + "self_attn.v_proj.weight"] * g, t[p + "self_attn.o_proj.weight"]
-    ov = wo[:, head * HEAD_DIM:(head + 1) * HEAD_DIM] @ wv[kv * HEAD_DIM:(kv + 1) * HEAD_DIM]
-    np.testing.assert_allclose(base_fp.invariants.ov[1, head], np.linalg.svd(ov, compute_uv=False)[:16], rtol=1e-7)
+    ov = wo[:, head * HEAD_DIM : (head + 1) * HEAD_DIM] @ wv[kv * HEAD_DIM : (kv + 1) * HEAD_DIM]
+    np.testing.assert_allclose(
+        base_fp.invariants.ov[1, head], np.linalg.svd(ov, compute_uv=False)[:16], rtol=1e-7
+    )
 
 
 def test_schema_1_fingerprint_still_loads_and_compares(base_fp, tmp_path):
@@ -264,9 +302,17 @@ def test_gguf_and_safetensors_copies_have_the_same_invariants(tmp_path, base_fp)
     """llama.cpp permutes q and k rows within each head; the circuits do not move."""
     gguf = pytest.importorskip("gguf")
     t = llama(0)
-    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+    names = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
 
     def llama_cpp_permute(w, heads):
         return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)

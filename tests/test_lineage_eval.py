@@ -17,8 +17,10 @@ RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
 def labelled():
     labels = json.loads((RESULTS / "labels.json").read_text())
     fps = {n: wf.Fingerprint.load(RESULTS / "fingerprints" / f"{n}.json") for n in labels}
-    pairs = [(a, b, labels[a] == labels[b], wf.compare(fps[a], fps[b]))
-             for a, b in itertools.combinations(sorted(labels), 2)]
+    pairs = [
+        (a, b, labels[a] == labels[b], wf.compare(fps[a], fps[b]))
+        for a, b in itertools.combinations(sorted(labels), 2)
+    ]
     return pairs, json.loads((RESULTS / "summary.json").read_text())
 
 

@@ -22,11 +22,15 @@ def adapter_and_dense(tmp_path, rng, rank=4, alpha=8, rslora=False, layers=3):
             module = f"model.layers.{layer}.{name}"
             adapter[f"base_model.model.{module}.lora_A.weight"] = a
             adapter[f"base_model.model.{module}.lora_B.weight"] = b
-            dense[f"{module}.weight"] = (scale * b.astype(np.float64) @ a.astype(np.float64)).astype(np.float32)
+            dense[f"{module}.weight"] = (scale * b.astype(np.float64) @ a.astype(np.float64)).astype(
+                np.float32
+            )
     ad = tmp_path / "adapter"
     ad.mkdir()
     save_file(adapter, str(ad / "adapter_model.safetensors"))
-    (ad / "adapter_config.json").write_text(json.dumps({"r": rank, "lora_alpha": alpha, "use_rslora": rslora}))
+    (ad / "adapter_config.json").write_text(
+        json.dumps({"r": rank, "lora_alpha": alpha, "use_rslora": rslora})
+    )
     dd = tmp_path / "dense"
     dd.mkdir()
     save_file(dense, str(dd / "model.safetensors"))
@@ -37,7 +41,9 @@ def assert_same_vectors(fa, fd):
     assert fa.types == fd.types == ["q", "v", "down"]
     np.testing.assert_allclose(fa.std_vector, fd.std_vector, rtol=1e-5)
     np.testing.assert_allclose(fa.layer_std, fd.layer_std, rtol=1e-5)
-    np.testing.assert_allclose(fa.singular_values, fd.singular_values, rtol=1e-5, atol=1e-4 * np.nanmax(fd.singular_values))
+    np.testing.assert_allclose(
+        fa.singular_values, fd.singular_values, rtol=1e-5, atol=1e-4 * np.nanmax(fd.singular_values)
+    )
     np.testing.assert_array_equal(fa.cluster_labels, fd.cluster_labels)
 
 
@@ -61,8 +67,9 @@ def test_delta_moments_are_exact(rng):
 
 def test_delta_singular_values_are_exact(rng):
     a, b = rng.standard_normal((6, 50)), rng.standard_normal((40, 6))
-    np.testing.assert_allclose(delta_singular_values(a, b, -2.0, 10), np.linalg.svd(-2.0 * b @ a, compute_uv=False)[:6],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        delta_singular_values(a, b, -2.0, 10), np.linalg.svd(-2.0 * b @ a, compute_uv=False)[:6], rtol=1e-10
+    )
 
 
 def test_gpt2_adapter_with_fan_in_fan_out_splits_c_attn_rows_of_the_delta(tmp_path, rng):
@@ -71,22 +78,30 @@ def test_gpt2_adapter_with_fan_in_fan_out_splits_c_attn_rows_of_the_delta(tmp_pa
     b = rng.standard_normal((3 * d, rank))
     ad = tmp_path / "adapter"
     ad.mkdir()
-    save_file({"base_model.model.transformer.h.0.attn.c_attn.lora_A.weight": a.astype(np.float32),
-               "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight": b.astype(np.float32)},
-              str(ad / "adapter_model.safetensors"))
-    (ad / "adapter_config.json").write_text(json.dumps({"r": rank, "lora_alpha": rank, "fan_in_fan_out": True}))
+    save_file(
+        {
+            "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight": a.astype(np.float32),
+            "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight": b.astype(np.float32),
+        },
+        str(ad / "adapter_model.safetensors"),
+    )
+    (ad / "adapter_config.json").write_text(
+        json.dumps({"r": rank, "lora_alpha": rank, "fan_in_fan_out": True})
+    )
     fp = wf.fingerprint(ad, top_k=3, progress=False)
-    delta = (b.astype(np.float32).astype(np.float64) @ a.astype(np.float32).astype(np.float64))
+    delta = b.astype(np.float32).astype(np.float64) @ a.astype(np.float32).astype(np.float64)
     for i, t in enumerate("qkv"):
-        part = delta[i * d:(i + 1) * d]
+        part = delta[i * d : (i + 1) * d]
         assert fp.layer_std[0, fp.types.index(t)] == pytest.approx(part.std(), rel=1e-6)
 
 
 def test_adapter_with_a_missing_factor_is_a_format_error(tmp_path, rng):
     ad = tmp_path / "adapter"
     ad.mkdir()
-    save_file({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.ones((2, 4), np.float32)},
-              str(ad / "adapter_model.safetensors"))
+    save_file(
+        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.ones((2, 4), np.float32)},
+        str(ad / "adapter_model.safetensors"),
+    )
     (ad / "adapter_config.json").write_text(json.dumps({"r": 2, "lora_alpha": 2}))
     with pytest.raises(wf.WeightprintFormatError, match="not both"):
         wf.fingerprint(ad, progress=False)

@@ -54,14 +54,18 @@ def test_real_safetensors_matrix_matches_numpy(fingerprints):
     import numpy as np
     from safetensors.numpy import load_file
 
-    w = load_file(str(real_models.minilm() / "model.safetensors"))["encoder.layer.2.attention.self.query.weight"]
+    w = load_file(str(real_models.minilm() / "model.safetensors"))[
+        "encoder.layer.2.attention.self.query.weight"
+    ]
     fp = fingerprints["minilm"]
     w = w.astype(np.float64)
     assert fp.layer_std[2, 0] == pytest.approx(w.std(), rel=1e-9)
     np.testing.assert_allclose(fp.singular_values[2, 0], np.linalg.svd(w, compute_uv=False)[:16], rtol=1e-3)
 
 
-@pytest.mark.parametrize("fetch", [real_models.smollm2_gguf, real_models.gemma3_gguf], ids=["smollm2", "gemma3"])
+@pytest.mark.parametrize(
+    "fetch", [real_models.smollm2_gguf, real_models.gemma3_gguf], ids=["smollm2", "gemma3"]
+)
 def test_real_gguf_tensors_decode_bit_exact_with_gguf(fetch):
     import numpy as np
 

@@ -25,7 +25,9 @@ def expect_error(path, match):
 
 def test_valid_file_lists_tensors_and_metadata(tmp_path):
     p = tmp_path / "m.safetensors"
-    save_file({"a": np.ones((2, 3), np.float32), "b": np.arange(4, dtype=np.int64)}, str(p), metadata={"k": "v"})
+    save_file(
+        {"a": np.ones((2, 3), np.float32), "b": np.arange(4, dtype=np.int64)}, str(p), metadata={"k": "v"}
+    )
     f = core.SafetensorsFile(str(p))
     assert {t.name: (t.dtype, t.shape) for t in f.tensors} == {"a": ("F32", (2, 3)), "b": ("I64", (4,))}
     assert f.metadata == {"k": "v"}
@@ -85,15 +87,21 @@ def test_metadata_values_must_be_strings(tmp_path):
 
 
 def test_unknown_dtype(tmp_path):
-    expect_error(write_raw(tmp_path / "t.safetensors", {"w": entry(dtype="F12")}, b"\0" * 8), "unknown dtype 'F12'")
+    expect_error(
+        write_raw(tmp_path / "t.safetensors", {"w": entry(dtype="F12")}, b"\0" * 8), "unknown dtype 'F12'"
+    )
 
 
 def test_negative_shape(tmp_path):
-    expect_error(write_raw(tmp_path / "t.safetensors", {"w": entry(shape=(-2,))}, b"\0" * 8), "non-negative integer")
+    expect_error(
+        write_raw(tmp_path / "t.safetensors", {"w": entry(shape=(-2,))}, b"\0" * 8), "non-negative integer"
+    )
 
 
 def test_fractional_shape(tmp_path):
-    expect_error(write_raw(tmp_path / "t.safetensors", {"w": entry(shape=(2.5,))}, b"\0" * 8), "non-negative integer")
+    expect_error(
+        write_raw(tmp_path / "t.safetensors", {"w": entry(shape=(2.5,))}, b"\0" * 8), "non-negative integer"
+    )
 
 
 def test_shape_whose_element_count_overflows(tmp_path):
@@ -107,11 +115,15 @@ def test_shape_whose_byte_size_overflows(tmp_path):
 
 
 def test_offsets_in_wrong_order(tmp_path):
-    expect_error(write_raw(tmp_path / "t.safetensors", {"w": entry(offsets=(8, 0))}, b"\0" * 8), "out of order")
+    expect_error(
+        write_raw(tmp_path / "t.safetensors", {"w": entry(offsets=(8, 0))}, b"\0" * 8), "out of order"
+    )
 
 
 def test_offsets_out_of_range(tmp_path):
-    expect_error(write_raw(tmp_path / "t.safetensors", {"w": entry(offsets=(0, 8))}, b"\0" * 4), "out of range")
+    expect_error(
+        write_raw(tmp_path / "t.safetensors", {"w": entry(offsets=(0, 8))}, b"\0" * 4), "out of range"
+    )
 
 
 def test_size_not_matching_shape_and_dtype(tmp_path):
@@ -135,7 +147,13 @@ def test_trailing_bytes_after_last_tensor(tmp_path):
 
 
 def test_duplicate_tensor_names(tmp_path):
-    raw = b'{"a": ' + json.dumps(entry()).encode() + b', "a": ' + json.dumps(entry(offsets=(8, 16))).encode() + b"}"
+    raw = (
+        b'{"a": '
+        + json.dumps(entry()).encode()
+        + b', "a": '
+        + json.dumps(entry(offsets=(8, 16))).encode()
+        + b"}"
+    )
     expect_error(write_raw(tmp_path / "t.safetensors", raw, b"\0" * 16), 'duplicate key "a"')
 
 
@@ -157,7 +175,9 @@ def test_unaligned_tensor_data_is_read_correctly(tmp_path):
     (rec,) = [r for r in wf.scan(p, k=2) if r.name == "w"]
     assert rec.moments.mean == pytest.approx(values.astype(np.float64).mean(), rel=1e-12)
     np.testing.assert_allclose(
-        rec.singular_values, np.linalg.svd(values.reshape(3, 4).astype(np.float64), compute_uv=False)[:2], rtol=1e-6
+        rec.singular_values,
+        np.linalg.svd(values.reshape(3, 4).astype(np.float64), compute_uv=False)[:2],
+        rtol=1e-6,
     )
 
 
@@ -200,7 +220,9 @@ def test_index_with_absolute_shard_path(tmp_path):
 
 def test_index_listing_a_tensor_the_shard_lacks(tmp_path):
     d = sharded(tmp_path, {"a": "s1.safetensors", "b": "s2.safetensors", "c": "s2.safetensors"})
-    with pytest.raises(wf.WeightprintFormatError, match="'c' is listed in 's2.safetensors' but not stored there"):
+    with pytest.raises(
+        wf.WeightprintFormatError, match="'c' is listed in 's2.safetensors' but not stored there"
+    ):
         wf.open_shards(d)
 
 
@@ -213,7 +235,9 @@ def test_index_omitting_a_stored_tensor(tmp_path):
 
 def test_index_naming_the_wrong_shard(tmp_path):
     d = sharded(tmp_path, {"a": "s2.safetensors", "b": "s2.safetensors"})
-    with pytest.raises(wf.WeightprintFormatError, match="'a' is listed in 's2.safetensors' but not stored there"):
+    with pytest.raises(
+        wf.WeightprintFormatError, match="'a' is listed in 's2.safetensors' but not stored there"
+    ):
         wf.open_shards(d)
 
 

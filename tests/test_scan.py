@@ -19,14 +19,22 @@ def checkpoint(tmp_path, rng):
     """Two shards with an index: float32 and bf16 matrices, a bias, an integer tensor."""
     w1 = (rng.standard_normal((96, 64)) * 0.02).astype(np.float32)
     w2 = (rng.standard_normal((64, 160)) * 0.05).astype(np.float32)
-    save_file({"layer.0.w": w1, "layer.0.b": np.ones(96, np.float32), "ids": np.arange(7, dtype=np.int64)},
-              str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file(
+        {"layer.0.w": w1, "layer.0.b": np.ones(96, np.float32), "ids": np.arange(7, dtype=np.int64)},
+        str(tmp_path / "model-00001-of-00002.safetensors"),
+    )
     bits = f32_to_bf16_bits(w2)
-    write_tensors(tmp_path / "model-00002-of-00002.safetensors", {"layer.1.w": ("BF16", w2.shape, bits.tobytes())})
-    index = {"weight_map": {"layer.0.w": "model-00001-of-00002.safetensors",
-                            "layer.0.b": "model-00001-of-00002.safetensors",
-                            "ids": "model-00001-of-00002.safetensors",
-                            "layer.1.w": "model-00002-of-00002.safetensors"}}
+    write_tensors(
+        tmp_path / "model-00002-of-00002.safetensors", {"layer.1.w": ("BF16", w2.shape, bits.tobytes())}
+    )
+    index = {
+        "weight_map": {
+            "layer.0.w": "model-00001-of-00002.safetensors",
+            "layer.0.b": "model-00001-of-00002.safetensors",
+            "ids": "model-00001-of-00002.safetensors",
+            "layer.1.w": "model-00002-of-00002.safetensors",
+        }
+    }
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
     return tmp_path, {"layer.0.w": w1.astype(np.float64), "layer.1.w": bf16_bits_to_f64(bits)}
 
@@ -79,7 +87,7 @@ def test_row_and_column_windows_equal_their_slices(tmp_path, rng):
     shards = wf.open_shards(tmp_path / "m.safetensors")
     t = shards.tensors[0]
     windows = [
-        wf.Window(t, rows=10, cols=24, offset=10 * 24, k=5),          # rows 10..20
+        wf.Window(t, rows=10, cols=24, offset=10 * 24, k=5),  # rows 10..20
         wf.Window(t, rows=30, cols=8, offset=16, row_stride=24, k=5),  # columns 16..24
     ]
     rows, cols = wf.analyse(shards, windows, threads=2, method="exact")
@@ -94,7 +102,9 @@ def test_row_and_column_windows_equal_their_slices(tmp_path, rng):
 def test_krylov_reads_strided_and_grouped_windows_in_place(tmp_path, rng, dtype):
     # Large enough for the Krylov path, which reads F32 rows where they lie and decodes others.
     # Rank 20 with distinct row scales: every window has its own spectrum, which fast resolves.
-    low = (rng.standard_normal((1200, 20)) * np.linspace(3, 0.5, 1200)[:, None]) @ rng.standard_normal((20, 1100))
+    low = (rng.standard_normal((1200, 20)) * np.linspace(3, 0.5, 1200)[:, None]) @ rng.standard_normal(
+        (20, 1100)
+    )
     a = (low + 0.01 * rng.standard_normal((1200, 1100))).astype(dtype)
     save_file({"fused": a}, str(tmp_path / "m.safetensors"))
     shards = wf.open_shards(tmp_path / "m.safetensors")
@@ -102,7 +112,9 @@ def test_krylov_reads_strided_and_grouped_windows_in_place(tmp_path, rng, dtype)
     windows = [
         wf.Window(t, rows=1200, cols=800, offset=300, row_stride=1100, k=8),  # columns 300..1100
         # rows 0..300 and 600..900 of the first 800 columns: two groups of 300 rows, 600 rows apart
-        wf.Window(t, rows=600, cols=800, offset=0, row_stride=1100, group_rows=300, group_stride=600 * 1100, k=8),
+        wf.Window(
+            t, rows=600, cols=800, offset=0, row_stride=1100, group_rows=300, group_stride=600 * 1100, k=8
+        ),
     ]
     cols, groups = wf.analyse(shards, windows, threads=3, method="fast")
     a64 = a.astype(np.float64)

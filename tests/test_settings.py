@@ -8,9 +8,19 @@ import weightprint_fast as wf
 from weightprint_fast.apps import cli
 
 
-@pytest.mark.parametrize("field,bad", [("method", "svd"), ("normalize", "l1"), ("feature", "sqrt"),
-                                       ("nonfinite", "ignore"), ("top_k", 0), ("n_clusters", 0), ("tol", 1.5),
-                                       ("threads", 0)])
+@pytest.mark.parametrize(
+    "field,bad",
+    [
+        ("method", "svd"),
+        ("normalize", "l1"),
+        ("feature", "sqrt"),
+        ("nonfinite", "ignore"),
+        ("top_k", 0),
+        ("n_clusters", 0),
+        ("tol", 1.5),
+        ("threads", 0),
+    ],
+)
 def test_invalid_settings_are_refused_with_their_name(field, bad):
     with pytest.raises(ValueError, match=field.split("_")[0]):
         wf.Settings(**{field: bad})
@@ -30,8 +40,13 @@ def test_settings_are_frozen_and_replace_validates():
 def test_fingerprint_takes_a_settings_object_or_overrides_alike(tmp_path, rng):
     from safetensors.numpy import save_file
 
-    save_file({f"model.layers.{i}.self_attn.q_proj.weight": rng.standard_normal((24, 24)).astype("float32")
-               for i in range(3)}, str(tmp_path / "m.safetensors"))
+    save_file(
+        {
+            f"model.layers.{i}.self_attn.q_proj.weight": rng.standard_normal((24, 24)).astype("float32")
+            for i in range(3)
+        },
+        str(tmp_path / "m.safetensors"),
+    )
     a = wf.fingerprint(tmp_path / "m.safetensors", wf.Settings(top_k=4, method="exact"), progress=False)
     b = wf.fingerprint(tmp_path / "m.safetensors", top_k=4, method="exact", progress=False)
     assert a.meta["settings"] == b.meta["settings"] and a.meta["settings"]["top_k"] == 4

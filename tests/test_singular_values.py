@@ -78,8 +78,16 @@ def test_auto_meets_its_certified_tolerance(rng, spectrum):
 def test_auto_bound_holds_when_values_cluster_across_the_kth(rng, tol):
     # Near-equal pairs straddle positions 16/17 and 8/9: the gap-based part of the bound must
     # fall back to the residual bound there rather than certify a wrong value.
-    s = np.concatenate([[30.0, 29.0], np.linspace(20.0, 12.0, 6), [10.0, 9.999, 9.998],
-                        np.linspace(9.0, 6.01, 4), [6.0, 5.9995, 5.999], np.linspace(5.0, 4.0, 30)])
+    s = np.concatenate(
+        [
+            [30.0, 29.0],
+            np.linspace(20.0, 12.0, 6),
+            [10.0, 9.999, 9.998],
+            np.linspace(9.0, 6.01, 4),
+            [6.0, 5.9995, 5.999],
+            np.linspace(5.0, 4.0, 30),
+        ]
+    )
     a = (with_spectrum(rng, 1600, 1400, s) + rng.standard_normal((1600, 1400)) * 0.02).astype(np.float32)
     got, info = wf.top_singular_values(a, 16, "auto", tol=tol, details=True)
     ref = exact_top(a, 16)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
+from ._core import JobResult, Moments, SvdResult
 from .apps.batch import BatchReport, SearchHit, batch, search
 from .apps.store import FingerprintStore
 from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
 from .engine import WeightprintFormatError
-from ._core import JobResult, Moments, SvdResult
 from .engine.analyse import TensorEntry, TensorFileSet, Window, analyse
 from .engine.kernels import METHODS, matrix_stats, top_singular_values
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
@@ -27,34 +27,34 @@ from .readers.scan import TensorRecord, scan
 from .settings import Settings
 
 __all__ = [
-    "AttentionGeometry",
-    "Invariants",
-    "RELATED",
-    "VERDICTS",
-    "BatchReport",
-    "FingerprintStore",
-    "SearchHit",
-    "Settings",
-    "batch",
-    "search",
     "METHODS",
+    "RELATED",
     "THRESHOLDS",
     "TYPE_ORDER",
+    "VERDICTS",
+    "AttentionGeometry",
+    "BatchReport",
     "Comparison",
     "ComparisonMatrix",
     "Fingerprint",
     "FingerprintFileError",
+    "FingerprintStore",
+    "Invariants",
+    "JobResult",
+    "Moments",
     "ProjectionType",
+    "SearchHit",
+    "Settings",
+    "SvdResult",
     "TensorEntry",
     "TensorFileSet",
     "TensorRecord",
     "UnknownArchitectureError",
     "WeightprintFormatError",
     "Window",
-    "JobResult",
-    "Moments",
-    "SvdResult",
+    "__version__",
     "analyse",
+    "batch",
     "compare",
     "compare_many",
     "fingerprint",
@@ -63,6 +63,6 @@ __all__ = [
     "open_shards",
     "open_tensor_files",
     "scan",
+    "search",
     "top_singular_values",
-    "__version__",
 ]

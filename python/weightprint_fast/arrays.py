@@ -10,7 +10,11 @@ import numpy as np
 def encode_array(x):
     """NaN-safe JSON: arrays as nested lists with null for NaN."""
     if isinstance(x, np.ndarray):
-        return [encode_array(v) for v in x] if x.ndim > 1 else [None if math.isnan(v) else float(v) for v in x.tolist()]
+        return (
+            [encode_array(v) for v in x]
+            if x.ndim > 1
+            else [None if math.isnan(v) else float(v) for v in x.tolist()]
+        )
     if isinstance(x, float) and math.isnan(x):
         return None
     return x

@@ -21,9 +21,10 @@ decide alone: a rewritten copy moves them as far as unrelated families are apart
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -34,19 +35,26 @@ from .settings import Settings, resolve
 # Calibrated on experiments/results (4656 labelled pairs of real models and their derivatives;
 # README "Comparing models" gives the measured ranges each threshold sits between).
 THRESHOLDS = {
-    "same_circuit": 1e-5,      # every matched head's circuit distance at or below: same function
-    "same_mlp": 1e-5,          # and the MLP invariants' distance at or below
-    "derived_circuit": 0.05,   # median circuit distance at or below: derived,
+    "same_circuit": 1e-5,  # every matched head's circuit distance at or below: same function
+    "same_mlp": 1e-5,  # and the MLP invariants' distance at or below
+    "derived_circuit": 0.05,  # median circuit distance at or below: derived,
     "derived_specificity": 0.2,  # if also at most this fraction of the non-corresponding layers' distance
     "unrelated_circuit": 0.35,  # median circuit distance above ...
     "unrelated_specificity": 0.8,  # ... and about as far as non-corresponding layers: not derived
-    "same_spectral": 1e-6,     # without invariants: spectral_distance at or below: identical weights
+    "same_spectral": 1e-6,  # without invariants: spectral_distance at or below: identical weights
     "same_sd_cosine": 1 - 1e-9,
     "derived_spectral": 0.05,  # without invariants: at or below (and layer profiles correlate): derived
     "derived_layer_pearson": 0.9,
 }
-VERDICTS = ("same-model", "same-family/derived", "unrelated", "undetermined", "adapter-of", "adapter-fits",
-            "adapter-for-other-shapes")
+VERDICTS = (
+    "same-model",
+    "same-family/derived",
+    "unrelated",
+    "undetermined",
+    "adapter-of",
+    "adapter-fits",
+    "adapter-for-other-shapes",
+)
 RELATED = ("same-model", "same-family/derived", "adapter-of")
 
 
@@ -76,7 +84,9 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """JSON-ready: NaN and infinite values (an undefined signal) become None."""
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
 
 
 def _cosine(x: np.ndarray, y: np.ndarray) -> float:
@@ -235,7 +245,7 @@ def _comparable(a: Fingerprint, b: Fingerprint) -> bool:
 def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
     ia, ib = a.invariants, b.invariants
     assert ia is not None and ib is not None
-    return (ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons))
+    return ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons)
 
 
 def _pruned(a: Fingerprint, b: Fingerprint) -> str:
@@ -245,54 +255,83 @@ def _pruned(a: Fingerprint, b: Fingerprint) -> str:
     if a.layers != b.layers:
         parts.append(f"{a.layers} vs {b.layers} layers")
     if ia.geometry.heads != ib.geometry.heads or ia.geometry.kv_heads != ib.geometry.kv_heads:
-        parts.append(f"{ia.geometry.heads}/{ia.geometry.kv_heads} vs {ib.geometry.heads}/{ib.geometry.kv_heads} heads")
+        parts.append(
+            f"{ia.geometry.heads}/{ia.geometry.kv_heads} vs {ib.geometry.heads}/{ib.geometry.kv_heads} heads"
+        )
     if not np.array_equal(ia.neurons[ia.neurons > 0][:1], ib.neurons[ib.neurons > 0][:1]):
         parts.append(f"{int(ia.neurons.max())} vs {int(ib.neurons.max())} MLP neurons")
     return ", ".join(parts)
 
 
-def _invariant_verdict(a: Fingerprint, b: Fingerprint, match: CircuitMatch, mlp: Optional[float],
-                       spectral: Optional[float], sd_cos: float) -> tuple[str, str]:
+def _invariant_verdict(
+    a: Fingerprint,
+    b: Fingerprint,
+    match: CircuitMatch,
+    mlp: Optional[float],
+    spectral: Optional[float],
+    sd_cos: float,
+) -> tuple[str, str]:
     t = THRESHOLDS
     same_geometry = _same_geometry(a, b)
     if same_geometry and match.worst <= t["same_circuit"] and (mlp is None or mlp <= t["same_mlp"]):
         if spectral is not None and spectral <= t["same_spectral"] and sd_cos >= t["same_sd_cosine"]:
             return "same-model", f"identical weights' spectra (distance {spectral:.2g}) and circuits"
-        return "same-model", (f"same function, weights rewritten: every head's circuits agree to "
-                              f"{match.worst:.1g}, MLP invariants to {mlp if mlp is not None else 0:.1g}")
+        return "same-model", (
+            f"same function, weights rewritten: every head's circuits agree to "
+            f"{match.worst:.1g}, MLP invariants to {mlp if mlp is not None else 0:.1g}"
+        )
     if match.median <= t["derived_circuit"] and match.specificity > t["derived_specificity"]:
-        return "undetermined", (f"attention circuits close (median distance {match.median:.3g}) but no closer than "
-                                f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
-                                "or generic, which says nothing about lineage")
+        return "undetermined", (
+            f"attention circuits close (median distance {match.median:.3g}) but no closer than "
+            f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
+            "or generic, which says nothing about lineage"
+        )
     if match.median <= t["derived_circuit"]:
         shape = "" if same_geometry else f"; pruned or truncated ({_pruned(a, b)})"
         return "same-family/derived", f"attention circuits close (median distance {match.median:.3g}){shape}"
     if match.median > t["unrelated_circuit"] and match.specificity >= t["unrelated_specificity"]:
         if same_geometry:
             return "unrelated", f"attention circuits differ (median distance {match.median:.3g})"
-        return "undetermined", (f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
-                                f"different sizes ({_pruned(a, b)}): family not determined")
+        return "undetermined", (
+            f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
+            f"different sizes ({_pruned(a, b)}): family not determined"
+        )
     return "undetermined", f"attention circuits neither close nor far (median distance {match.median:.3g})"
 
 
-def _spectral_verdict(sd_cos: float, pearson: float, spectral: Optional[float], same_depth: bool) -> tuple[str, str]:
+def _spectral_verdict(
+    sd_cos: float, pearson: float, spectral: Optional[float], same_depth: bool
+) -> tuple[str, str]:
     """Verdict of fingerprints without comparable invariants (schema 1, no head counts in the
     config) from the matrices' own spectra. Those move under function-preserving rewrites, so
     they can confirm a copy or a derivative but never rule one out."""
     t = THRESHOLDS
     if spectral is None:
-        return "undetermined", (f"different shapes and no comparable circuits: no matrix-level comparison (SD cosine "
-                                f"{sd_cos:.4f}, which cannot tell a separately trained sibling from an unrelated model)")
+        return "undetermined", (
+            f"different shapes and no comparable circuits: no matrix-level comparison (SD cosine "
+            f"{sd_cos:.4f}, which cannot tell a separately trained sibling from an unrelated model)"
+        )
     if spectral <= t["same_spectral"] and not same_depth:
-        return "same-family/derived", f"spectra of the common layers identical (distance {spectral:.2g}), depths differ"
+        return (
+            "same-family/derived",
+            f"spectra of the common layers identical (distance {spectral:.2g}), depths differ",
+        )
     if spectral <= t["same_spectral"] and sd_cos >= t["same_sd_cosine"]:
         return "same-model", f"spectra identical (distance {spectral:.2g})"
     if spectral <= t["derived_spectral"]:
         if not math.isnan(pearson) and pearson >= t["derived_layer_pearson"]:
-            return "same-family/derived", f"spectra close (distance {spectral:.3g}), layer profiles correlate ({pearson:.3f})"
-        return "undetermined", f"spectra close (distance {spectral:.3g}) but layer profiles do not correlate ({pearson:.3f})"
-    return "undetermined", (f"spectra differ (distance {spectral:.3g}), but without the lineage invariants (head counts "
-                            "missing from config.json, or a schema-1 fingerprint) a rewritten copy cannot be ruled out")
+            return (
+                "same-family/derived",
+                f"spectra close (distance {spectral:.3g}), layer profiles correlate ({pearson:.3f})",
+            )
+        return (
+            "undetermined",
+            f"spectra close (distance {spectral:.3g}) but layer profiles do not correlate ({pearson:.3f})",
+        )
+    return "undetermined", (
+        f"spectra differ (distance {spectral:.3g}), but without the lineage invariants (head counts "
+        "missing from config.json, or a schema-1 fingerprint) a rewritten copy cannot be ruled out"
+    )
 
 
 def _is_adapter(fp: Fingerprint) -> bool:
@@ -322,30 +361,47 @@ def merged_spectral_bound(model: Fingerprint, adapter: Fingerprint, types: Seque
     return float(np.median(bound / np.where(norm > 0, norm, 1.0)))
 
 
-def _adapter_verdict(model: Fingerprint, adapter: Fingerprint, types: list[str],
-                     bound: Optional[float]) -> tuple[str, str]:
+def _adapter_verdict(
+    model: Fingerprint, adapter: Fingerprint, types: list[str], bound: Optional[float]
+) -> tuple[str, str]:
     """A LoRA adapter against a full model: does it fit that model, and what would merging do."""
     if not model.matrix_shapes or not adapter.matrix_shapes:
-        return "undetermined", "adapter against a model fingerprint without matrix shapes (schema 1): refingerprint it"
-    misfit = [f"{t} {adapter.matrix_shapes[t]} vs {model.matrix_shapes.get(t)}" for t in adapter.types
-              if adapter.matrix_shapes.get(t) != model.matrix_shapes.get(t)]
+        return (
+            "undetermined",
+            "adapter against a model fingerprint without matrix shapes (schema 1): refingerprint it",
+        )
+    misfit = [
+        f"{t} {adapter.matrix_shapes[t]} vs {model.matrix_shapes.get(t)}"
+        for t in adapter.types
+        if adapter.matrix_shapes.get(t) != model.matrix_shapes.get(t)
+    ]
     if adapter.layers > model.layers:
         misfit.append(f"{adapter.layers} adapted layers vs {model.layers}")
     base = str(adapter.meta.get("architecture") or "")
     named = f"; it names its base '{base}'" if base and base != "lora" else ""
     if misfit:
-        return "adapter-for-other-shapes", f"a LoRA adapter that does not fit this model ({', '.join(misfit)}){named}"
+        return (
+            "adapter-for-other-shapes",
+            f"a LoRA adapter that does not fit this model ({', '.join(misfit)}){named}",
+        )
     merge = ""
     if bound is not None:
-        effect = ("so the merged model stays derived" if bound <= THRESHOLDS["derived_spectral"]
-                  else "a bound too loose to tell what merging does (fingerprint the merged model to know)")
-        merge = (f"; merged, it moves the model's top singular values by at most {bound:.3g} relative "
-                 f"(Mirsky/Weyl bound), {effect}")
+        effect = (
+            "so the merged model stays derived"
+            if bound <= THRESHOLDS["derived_spectral"]
+            else "a bound too loose to tell what merging does (fingerprint the merged model to know)"
+        )
+        merge = (
+            f"; merged, it moves the model's top singular values by at most {bound:.3g} relative "
+            f"(Mirsky/Weyl bound), {effect}"
+        )
     if base and _same_name(base, model):
         return "adapter-of", f"a LoRA adapter for this model: its deltas fit every matrix{named}{merge}"
     # Any model of these shapes would fit: the weights alone do not say which one it was trained on.
-    return "adapter-fits", (f"a LoRA adapter whose deltas fit this model's matrices, but it names "
-                            f"{'another base' if base else 'no base'}{named}: any model of these shapes fits{merge}")
+    return "adapter-fits", (
+        f"a LoRA adapter whose deltas fit this model's matrices, but it names "
+        f"{'another base' if base else 'no base'}{named}: any model of these shapes fits{merge}"
+    )
 
 
 def _same_name(base: str, model: Fingerprint) -> bool:
@@ -371,8 +427,9 @@ def as_fingerprint(x: FingerprintLike, settings: Optional[Settings] = None, **ov
     return fingerprint(p, settings, **overrides)
 
 
-def compare(a: FingerprintLike, b: FingerprintLike, settings: Optional[Settings] = None,
-            **overrides: Any) -> Comparison:
+def compare(
+    a: FingerprintLike, b: FingerprintLike, settings: Optional[Settings] = None, **overrides: Any
+) -> Comparison:
     """Similarities of every signal between two models (paths or Fingerprints) and a verdict.
 
     ``settings`` (and keyword overrides) fingerprint the paths that must be fingerprinted.
@@ -412,20 +469,41 @@ def compare(a: FingerprintLike, b: FingerprintLike, settings: Optional[Settings]
     return _comparison(fa, fb, types, sd_cos, pearson, co, spectral, match, mlp, verdict, reason, None)
 
 
-def _comparison(fa: Fingerprint, fb: Fingerprint, types: list[str], sd_cos: float, pearson: float, co: np.ndarray,
-                spectral: Optional[float], match: Optional[CircuitMatch], mlp: Optional[float], verdict: str,
-                reason: str, bound: Optional[float]) -> Comparison:
+def _comparison(
+    fa: Fingerprint,
+    fb: Fingerprint,
+    types: list[str],
+    sd_cos: float,
+    pearson: float,
+    co: np.ndarray,
+    spectral: Optional[float],
+    match: Optional[CircuitMatch],
+    mlp: Optional[float],
+    verdict: str,
+    reason: str,
+    bound: Optional[float],
+) -> Comparison:
     ia, ib = [fa.types.index(t) for t in types], [fb.types.index(t) for t in types]
     sda, sdb = fa.std_vector[ia], fb.std_vector[ib]
     cva, cvb = np.nan_to_num(fa.clustering_vector[ia]), np.nan_to_num(fb.clustering_vector[ib])
     return Comparison(
-        a=fa.name, b=fb.name, types=types, sd_cosine=sd_cos, sd_distance=float(np.linalg.norm(sda - sdb)),
-        cv_cosine=_cosine(cva, cvb), cv_distance=float(np.linalg.norm(cva - cvb)), layer_pearson=pearson,
+        a=fa.name,
+        b=fb.name,
+        types=types,
+        sd_cosine=sd_cos,
+        sd_distance=float(np.linalg.norm(sda - sdb)),
+        cv_cosine=_cosine(cva, cvb),
+        cv_distance=float(np.linalg.norm(cva - cvb)),
+        layer_pearson=pearson,
         coclustering_agreement=float(1.0 - np.nanmean(co)) if not np.isnan(co).all() else float("nan"),
-        spectral_distance=spectral, circuit_distance=None if match is None else match.median,
+        spectral_distance=spectral,
+        circuit_distance=None if match is None else match.median,
         circuit_distance_max=None if match is None else match.worst,
-        circuit_specificity=None if match is None else match.specificity, mlp_distance=mlp, verdict=verdict,
-        reason=reason, merged_spectral_bound=bound,
+        circuit_specificity=None if match is None else match.specificity,
+        mlp_distance=mlp,
+        verdict=verdict,
+        reason=reason,
+        merged_spectral_bound=bound,
     )
 
 
@@ -444,8 +522,9 @@ class ComparisonMatrix:
         return [(n, self.names[int(np.argmax(s[i]))], float(np.max(s[i]))) for i, n in enumerate(self.names)]
 
 
-def compare_many(models: Sequence[FingerprintLike], settings: Optional[Settings] = None,
-                 **overrides: Any) -> ComparisonMatrix:
+def compare_many(
+    models: Sequence[FingerprintLike], settings: Optional[Settings] = None, **overrides: Any
+) -> ComparisonMatrix:
     """All pairwise comparisons of a model set, with a hierarchical clustering into families.
 
     Families are the connected groups of pairs judged related (same-model or derived); the
@@ -457,8 +536,17 @@ def compare_many(models: Sequence[FingerprintLike], settings: Optional[Settings]
     settings = resolve(settings, overrides)
     fps = [as_fingerprint(m, settings) for m in models]
     n = len(fps)
-    keys = ("sd_cosine", "sd_distance", "cv_cosine", "cv_distance", "layer_pearson", "coclustering_agreement",
-            "spectral_distance", "circuit_distance", "mlp_distance")
+    keys = (
+        "sd_cosine",
+        "sd_distance",
+        "cv_cosine",
+        "cv_distance",
+        "layer_pearson",
+        "coclustering_agreement",
+        "spectral_distance",
+        "circuit_distance",
+        "mlp_distance",
+    )
     signals = {k: np.full((n, n), np.nan) for k in keys}
     verdicts = [["same-model" if i == j else "" for j in range(n)] for i in range(n)]
     parent = list(range(n))
@@ -485,9 +573,18 @@ def compare_many(models: Sequence[FingerprintLike], settings: Optional[Settings]
     dist = (dist + dist.T) / 2
     np.fill_diagonal(dist, 0.0)
     link = linkage(squareform(dist, checks=False), method="average") if n > 1 else np.zeros((0, 4))
-    roots = {}
+    roots: dict[int, int] = {}
     families = [roots.setdefault(root(i), len(roots)) for i in range(n)]
     return ComparisonMatrix([f.name for f in fps], signals, verdicts, link, families)
 
 
-__all__ = ["RELATED", "Comparison", "ComparisonMatrix", "FingerprintFileError", "THRESHOLDS", "VERDICTS", "compare", "compare_many"]
+__all__ = [
+    "RELATED",
+    "THRESHOLDS",
+    "VERDICTS",
+    "Comparison",
+    "ComparisonMatrix",
+    "FingerprintFileError",
+    "compare",
+    "compare_many",
+]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -91,7 +93,7 @@ class Fingerprint:
         Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "Fingerprint":
+    def load(cls, path: Union[str, Path]) -> Fingerprint:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -99,28 +101,35 @@ class Fingerprint:
         return cls.from_dict(data, str(path))
 
     @classmethod
-    def from_dict(cls, data: Mapping, where: str = "fingerprint") -> "Fingerprint":
+    def from_dict(cls, data: Mapping, where: str = "fingerprint") -> Fingerprint:
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise FingerprintFileError(f"{where}: not a weightprint-fast fingerprint")
         schema = data.get("schema")
         if not isinstance(schema, int) or schema > SCHEMA:
             raise FingerprintFileError(
-                f"{where}: fingerprint schema {schema} is newer than this version reads ({SCHEMA}); upgrade weightprint-fast"
+                f"{where}: fingerprint schema {schema} is newer than this version reads ({SCHEMA}); "
+                "upgrade weightprint-fast"
             )
         try:
             types = [str(t) for t in data["types"]]
             fp = cls(
                 types=types,
                 std_vector=decode_array(data["std_vector"]),
-                type_stats={t: {k: (v if v is not None else math.nan) for k, v in s.items()}
-                            for t, s in data["type_stats"].items()},
+                type_stats={
+                    t: {k: (v if v is not None else math.nan) for k, v in s.items()}
+                    for t, s in data["type_stats"].items()
+                },
                 layer_std=decode_array(data["layer_std"]).reshape(-1, len(types)),
-                singular_values=decode_array(data["singular_values"]).reshape(-1, len(types), data["meta"]["settings"]["top_k"]),
+                singular_values=decode_array(data["singular_values"]).reshape(
+                    -1, len(types), data["meta"]["settings"]["top_k"]
+                ),
                 clustering_vector=decode_array(data["clustering_vector"]),
                 cluster_labels=np.asarray(data["cluster_labels"], dtype=np.int64).reshape(-1, len(types)),
                 coclustering=decode_array(data["coclustering"]).reshape(len(types), len(types)),
                 meta=dict(data["meta"]),
-                matrix_shapes={str(t): [int(x) for x in s] for t, s in (data.get("matrix_shapes") or {}).items()},
+                matrix_shapes={
+                    str(t): [int(x) for x in s] for t, s in (data.get("matrix_shapes") or {}).items()
+                },
                 invariants=Invariants.from_dict(data["invariants"]) if data.get("invariants") else None,
             )
         except (KeyError, TypeError, ValueError) as e:
@@ -157,16 +166,23 @@ def build(records: list[MatrixRecord], settings: Settings) -> dict:
     shapes: dict[str, list[int]] = {}
     for r in sorted(records, key=lambda r: r.layer):
         shapes.setdefault(r.type, list(r.shape))
-    return dict(types=types, std_vector=normalize(std, settings.normalize), type_stats=type_stats, layer_std=layer_std,
-                singular_values=sv, clustering_vector=cv, cluster_labels=labels, coclustering=co, k_used=k_used,
-                matrix_shapes={t: shapes[t] for t in types})
+    return dict(
+        types=types,
+        std_vector=normalize(std, settings.normalize),
+        type_stats=type_stats,
+        layer_std=layer_std,
+        singular_values=sv,
+        clustering_vector=cv,
+        cluster_labels=labels,
+        coclustering=co,
+        k_used=k_used,
+        matrix_shapes={t: shapes[t] for t in types},
+    )
 
 
 def _preimport_kmeans() -> None:
-    try:
+    with contextlib.suppress(ImportError):  # clustering() raises it where it is needed
         import sklearn.cluster  # noqa: F401
-    except ImportError:
-        pass  # clustering() raises it where it is needed
 
 
 def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
@@ -188,16 +204,20 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     sklearn_import.join()
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.moments.nan, "inf": r.moments.inf}
-        for r in records if r.moments.nan or r.moments.inf
+        for r in records
+        if r.moments.nan or r.moments.inf
     ]
     if issues and settings.nonfinite == "refuse":
         first = issues[0]
-        raise ValueError(f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
-                         f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest")
+        raise ValueError(
+            f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
+            f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest"
+        )
     arrays = build(records, settings)
     k_used = arrays.pop("k_used")
-    arrays["invariants"] = build_invariants(records, arrays["layer_std"].shape[0], info.geometry, settings.top_k,
-                                            info.qk_norm, info.norms_folded)
+    arrays["invariants"] = build_invariants(
+        records, arrays["layer_std"].shape[0], info.geometry, settings.top_k, info.qk_norm, info.norms_folded
+    )
     meta = {
         "source": info.source,
         "format": info.format,

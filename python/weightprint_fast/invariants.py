@@ -26,8 +26,9 @@ scale-free (``qk_norm``).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -45,12 +46,23 @@ _QK_NORM = re.compile(r"(?:^|\.)(?:q_norm|k_norm|attn_q_norm|attn_k_norm|q_layer
 # Llama-style norm before the MLP unless the layer also has a pre-feed-forward norm (Gemma 2/3,
 # where post_attention_layernorm normalizes the attention output instead).
 _NORM_RULES = [
-    (re.compile(r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.(?:input_layernorm|ln_1|ln_attn)\.weight$"),
-     "attn"),
-    (re.compile(r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.post_attention_layernorm\.weight$"),
-     "post_attn"),
-    (re.compile(r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.(?:pre_feedforward_layernorm|ln_2|ln_mlp)"
-                r"\.weight$"), "mlp"),
+    (
+        re.compile(
+            r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.(?:input_layernorm|ln_1|ln_attn)\.weight$"
+        ),
+        "attn",
+    ),
+    (
+        re.compile(r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.post_attention_layernorm\.weight$"),
+        "post_attn",
+    ),
+    (
+        re.compile(
+            r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\.(?:pre_feedforward_layernorm|ln_2|ln_mlp)"
+            r"\.weight$"
+        ),
+        "mlp",
+    ),
     (re.compile(r"^blk\.(?P<layer>\d+)\.attn_norm\.weight$"), "attn"),
     (re.compile(r"^blk\.(?P<layer>\d+)\.ffn_norm\.weight$"), "mlp"),
 ]
@@ -69,16 +81,18 @@ class AttentionGeometry:
         return head // (self.heads // self.kv_heads)
 
 
-def attention_geometry(config: Mapping, q_shape: Optional[Sequence[int]],
-                       k_shape: Optional[Sequence[int]]) -> Optional[AttentionGeometry]:
+def attention_geometry(
+    config: Mapping, q_shape: Optional[Sequence[int]], k_shape: Optional[Sequence[int]]
+) -> Optional[AttentionGeometry]:
     """The head layout from the config, checked against the q and k matrices' shapes (out x in);
     None when the config does not give it or the shapes disagree."""
     heads = config_value(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
     if not heads or q_shape is None or k_shape is None:
         return None
     heads = int(heads)
-    kv = int(config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv",
-                          default=heads))
+    kv = int(
+        config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
+    )
     head_dim = config_value(config, "head_dim", "attention.key_length", default=q_shape[0] // heads)
     g = AttentionGeometry(heads, kv, int(head_dim))
     if kv < 1 or heads % kv or q_shape[0] != heads * g.head_dim or k_shape[0] != kv * g.head_dim:
@@ -86,7 +100,9 @@ def attention_geometry(config: Mapping, q_shape: Optional[Sequence[int]],
     return g
 
 
-def norm_tensors(names: Sequence[str], family: str, config: Mapping) -> dict[tuple[int, str], tuple[str, float]]:
+def norm_tensors(
+    names: Sequence[str], family: str, config: Mapping
+) -> dict[tuple[int, str], tuple[str, float]]:
     """(layer, "attn" | "mlp") -> (norm weight tensor, offset to add): the norms whose weights
     are folded into the projections that read them. Empty for post-LN families."""
     if family in POST_NORM_FAMILIES:
@@ -143,8 +159,9 @@ def _circuit_spectra(ga: np.ndarray, gb: np.ndarray, k: int) -> np.ndarray:
     return np.sqrt(np.clip(ev[:, :k], 0.0, None))
 
 
-def layer_invariants(grams: Mapping[str, np.ndarray], geometry: Optional[AttentionGeometry],
-                     k: int) -> dict[str, Optional[np.ndarray]]:
+def layer_invariants(
+    grams: Mapping[str, np.ndarray], geometry: Optional[AttentionGeometry], k: int
+) -> dict[str, Optional[np.ndarray]]:
     """One layer's invariants from its types' Gram blocks (type -> (blocks, b, b)).
 
     ``qk``, ``ov``: (heads, min(k, head_dim)) circuit singular values; ``mlp``: (quantiles, 2):
@@ -161,8 +178,13 @@ def layer_invariants(grams: Mapping[str, np.ndarray], geometry: Optional[Attenti
     if "up" in grams and "down" in grams and len(grams["up"]) == len(grams["down"]):
         pair = np.sqrt(grams["up"][:, 0, 0] * grams["down"][:, 0, 0])
         gate = np.sqrt(grams["gate"][:, 0, 0]) if "gate" in grams else None
-        out["mlp"] = np.stack([np.quantile(gate, QUANTILES) if gate is not None else np.full(len(QUANTILES), np.nan),
-                               np.quantile(pair, QUANTILES)], axis=1)
+        out["mlp"] = np.stack(
+            [
+                np.quantile(gate, QUANTILES) if gate is not None else np.full(len(QUANTILES), np.nan),
+                np.quantile(pair, QUANTILES),
+            ],
+            axis=1,
+        )
     return out
 
 
@@ -188,15 +210,24 @@ class Invariants:
 
     def to_dict(self) -> dict:
         g = self.geometry
-        return {"qk": encode_array(self.qk), "ov": encode_array(self.ov), "mlp": encode_array(self.mlp),
-                "neurons": self.neurons.tolist(),
-                "geometry": None if g is None else {"heads": g.heads, "kv_heads": g.kv_heads, "head_dim": g.head_dim},
-                "qk_norm": self.qk_norm, "norms_folded": self.norms_folded}
+        return {
+            "qk": encode_array(self.qk),
+            "ov": encode_array(self.ov),
+            "mlp": encode_array(self.mlp),
+            "neurons": self.neurons.tolist(),
+            "geometry": None
+            if g is None
+            else {"heads": g.heads, "kv_heads": g.kv_heads, "head_dim": g.head_dim},
+            "qk_norm": self.qk_norm,
+            "norms_folded": self.norms_folded,
+        }
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Invariants":
+    def from_dict(cls, d: Mapping) -> Invariants:
         g = d["geometry"]
-        geometry = None if g is None else AttentionGeometry(int(g["heads"]), int(g["kv_heads"]), int(g["head_dim"]))
+        geometry = (
+            None if g is None else AttentionGeometry(int(g["heads"]), int(g["kv_heads"]), int(g["head_dim"]))
+        )
         neurons = np.asarray(d["neurons"], dtype=np.int64)
         layers = len(neurons)
 
@@ -206,12 +237,25 @@ class Invariants:
 
         heads = geometry.heads if geometry else 0
         k = np.array(d["qk"], dtype=np.float64).size // max(1, layers * heads) if heads else 0
-        return cls(arr(d["qk"], (heads, k)), arr(d["ov"], (heads, k)), arr(d["mlp"], (len(QUANTILES), 2)),
-                   neurons, geometry, bool(d["qk_norm"]), bool(d["norms_folded"]))
+        return cls(
+            arr(d["qk"], (heads, k)),
+            arr(d["ov"], (heads, k)),
+            arr(d["mlp"], (len(QUANTILES), 2)),
+            neurons,
+            geometry,
+            bool(d["qk_norm"]),
+            bool(d["norms_folded"]),
+        )
 
 
-def build_invariants(records: Sequence, layers: int, geometry: Optional[AttentionGeometry], k: int,
-                     qk_norm: bool, norms_folded: bool) -> Optional[Invariants]:
+def build_invariants(
+    records: Sequence,
+    layers: int,
+    geometry: Optional[AttentionGeometry],
+    k: int,
+    qk_norm: bool,
+    norms_folded: bool,
+) -> Optional[Invariants]:
     """Invariants from per-matrix records carrying Gram blocks (``record.gram``); None when no
     record has any (LoRA adapters, MoE-only models)."""
     by_layer: dict[int, dict[str, np.ndarray]] = {}

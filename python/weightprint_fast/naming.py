@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -80,7 +81,14 @@ def config_value(config: Config, *keys: str, default=None):
 def _single(type_of: Mapping[str, str], transposed: bool = False) -> Handler:
     def handler(m: re.Match, shape: Sequence[int], config: Config) -> list:
         expert = m.groupdict().get("expert")
-        return [Part(int(m["layer"]), type_of[m["t"]], None if expert is None else int(expert), transposed=transposed)]
+        return [
+            Part(
+                int(m["layer"]),
+                type_of[m["t"]],
+                None if expert is None else int(expert),
+                transposed=transposed,
+            )
+        ]
 
     return handler
 
@@ -90,7 +98,8 @@ def _head_counts(shape: Sequence[int], config: Config, hidden: int) -> tuple[int
     heads = config_value(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
     if not heads:
         raise UnknownArchitectureError(
-            f"a fused QKV tensor of shape {tuple(shape)} needs num_attention_heads from config.json to be split"
+            f"a fused QKV tensor of shape {tuple(shape)} needs num_attention_heads from config.json "
+            "to be split"
         )
     kv = config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
     if config_value(config, "multi_query") and not config_value(config, "new_decoder_architecture"):
@@ -106,7 +115,11 @@ def _fused_qkv_rows(m: re.Match, shape: Sequence[int], config: Config) -> list:
     q, k = heads * hd, kv * hd
     if q + 2 * k != shape[-2]:
         raise UnknownArchitectureError(f"fused QKV of {shape[-2]} rows does not split as {q} + {k} + {k}")
-    return [Part(layer, "q", rows=q), Part(layer, "k", row_start=q, rows=k), Part(layer, "v", row_start=q + k, rows=k)]
+    return [
+        Part(layer, "q", rows=q),
+        Part(layer, "k", row_start=q, rows=k),
+        Part(layer, "v", row_start=q + k, rows=k),
+    ]
 
 
 def _fused_gate_up_rows(m: re.Match, shape: Sequence[int], config: Config) -> list:
@@ -149,21 +162,49 @@ _L = r"(?:^|\.)(?:layers|h|layer|blocks)\.(?P<layer>\d+)\."
 RULES: list[tuple[str, str, Handler]] = [
     # Llama, Mistral, SmolLM, Qwen2/3, Gemma/Gemma3, Phi-3 (o/down), DeepSeek/Qwen MoE experts
     ("llama", _L + r"(?:self_attn|attention)\.(?P<t>q|k|v|o)_proj\.weight$", _single(_SAME)),
-    ("llama", _L + r"(?:mlp|feed_forward)(?:\.experts(?:\.(?P<expert>\d+))?|\.shared_experts?)?\.(?P<t>gate|up|down)_proj\.weight$",
-     _single(_SAME)),
-    ("mixtral", _L + r"block_sparse_moe\.experts\.(?P<expert>\d+)\.(?P<t>w1|w2|w3)\.weight$",
-     _single({"w1": "gate", "w2": "down", "w3": "up"})),
+    (
+        "llama",
+        _L
+        + r"(?:mlp|feed_forward)(?:\.experts(?:\.(?P<expert>\d+))?|\.shared_experts?)?"
+        + r"\.(?P<t>gate|up|down)_proj\.weight$",
+        _single(_SAME),
+    ),
+    (
+        "mixtral",
+        _L + r"block_sparse_moe\.experts\.(?P<expert>\d+)\.(?P<t>w1|w2|w3)\.weight$",
+        _single({"w1": "gate", "w2": "down", "w3": "up"}),
+    ),
     ("phi3", _L + r"self_attn\.qkv_proj\.weight$", _fused_qkv_rows),
     ("phi3", _L + r"mlp\.gate_up_proj\.weight$", _fused_gate_up_rows),
     ("gpt2", _L + r"attn\.c_attn\.weight$", _gpt2_c_attn),
-    ("gpt2", _L + r"(?P<t>attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$",
-     _single({"attn.c_proj": "o", "mlp.c_fc": "up", "mlp.c_proj": "down"}, transposed=True)),
+    (
+        "gpt2",
+        _L + r"(?P<t>attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$",
+        _single({"attn.c_proj": "o", "mlp.c_fc": "up", "mlp.c_proj": "down"}, transposed=True),
+    ),
     ("gpt-neox", _L + r"(?:attention|self_attention)\.query_key_value\.weight$", _interleaved_qkv),
-    ("gpt-neox", _L + r"(?P<t>attention\.dense|self_attention\.dense|mlp\.dense_h_to_4h|mlp\.dense_4h_to_h)\.weight$",
-     _single({"attention.dense": "o", "self_attention.dense": "o", "mlp.dense_h_to_4h": "up", "mlp.dense_4h_to_h": "down"})),
-    ("bert", _L + r"attention\.self\.(?P<t>query|key|value)\.weight$", _single({"query": "q", "key": "k", "value": "v"})),
-    ("bert", _L + r"(?P<t>attention\.output\.dense|intermediate\.dense|output\.dense)\.weight$",
-     _single({"attention.output.dense": "o", "intermediate.dense": "up", "output.dense": "down"})),
+    (
+        "gpt-neox",
+        _L + r"(?P<t>attention\.dense|self_attention\.dense|mlp\.dense_h_to_4h|mlp\.dense_4h_to_h)\.weight$",
+        _single(
+            {
+                "attention.dense": "o",
+                "self_attention.dense": "o",
+                "mlp.dense_h_to_4h": "up",
+                "mlp.dense_4h_to_h": "down",
+            }
+        ),
+    ),
+    (
+        "bert",
+        _L + r"attention\.self\.(?P<t>query|key|value)\.weight$",
+        _single({"query": "q", "key": "k", "value": "v"}),
+    ),
+    (
+        "bert",
+        _L + r"(?P<t>attention\.output\.dense|intermediate\.dense|output\.dense)\.weight$",
+        _single({"attention.output.dense": "o", "intermediate.dense": "up", "output.dense": "down"}),
+    ),
     ("mpnet", _L + r"attention\.attn\.(?P<t>q|k|v|o)\.weight$", _single(_SAME)),
     ("gguf", r"^blk\.(?P<layer>\d+)\.attn_(?P<t>q|k|v|output)\.weight$", _single({**_SAME, "output": "o"})),
     ("gguf", r"^blk\.(?P<layer>\d+)\.ffn_(?P<t>gate|up|down)(?:_exps)?\.weight$", _single(_SAME)),
@@ -176,7 +217,9 @@ def _custom_rules(name_patterns: Mapping[str, str]) -> list:
     rules = []
     for pattern, type_name in name_patterns.items():
         if type_name not in TYPE_ORDER:
-            raise ValueError(f"name pattern {pattern!r}: unknown projection type {type_name!r}; use one of {TYPE_ORDER}")
+            raise ValueError(
+                f"name pattern {pattern!r}: unknown projection type {type_name!r}; use one of {TYPE_ORDER}"
+            )
         rx = re.compile(pattern)
         if "layer" not in rx.groupindex:
             raise ValueError(f"name pattern {pattern!r} needs a named group (?P<layer>...)")
@@ -237,7 +280,7 @@ def part_shape(part: Part, shape: Sequence[int]) -> tuple[int, int]:
     return rows, cols
 
 
-def part_indices(part: Part, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def part_indices(part: Part, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices, in the stored tensor, of one part's matrix."""
     n_rows, n_cols = part_shape(part, shape)
     i = np.arange(n_rows)

@@ -5,8 +5,9 @@ fingerprint, compare, the CLI and the fleet all take it."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, ClassVar, Optional
 
 from .engine.kernels import METHODS
 from .vectors import FEATURES, NORMALIZATIONS
@@ -45,7 +46,12 @@ class Settings:
     progress: Optional[bool] = None
 
     #: Allowed values of the string settings (the CLI's choices).
-    CHOICES = {"normalize": NORMALIZATIONS, "feature": FEATURES, "method": METHODS, "nonfinite": NONFINITE}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "normalize": NORMALIZATIONS,
+        "feature": FEATURES,
+        "method": METHODS,
+        "nonfinite": NONFINITE,
+    }
 
     def __post_init__(self) -> None:
         for name, allowed in self.CHOICES.items():
@@ -64,9 +70,16 @@ class Settings:
 
     def recorded(self) -> dict[str, Any]:
         """What a fingerprint records in ``meta["settings"]``: the settings its values depend on."""
-        return {"top_k": self.top_k, "n_clusters": self.n_clusters, "normalize": self.normalize,
-                "feature": self.feature, "method": self.method, "tol": self.tol, "nonfinite": self.nonfinite,
-                "invariants": self.invariants}
+        return {
+            "top_k": self.top_k,
+            "n_clusters": self.n_clusters,
+            "normalize": self.normalize,
+            "feature": self.feature,
+            "method": self.method,
+            "tol": self.tol,
+            "nonfinite": self.nonfinite,
+            "invariants": self.invariants,
+        }
 
 
 def resolve(settings: Optional[Settings], overrides: Mapping[str, Any]) -> Settings:

@@ -9,7 +9,7 @@ made canonical by ascending centroid norm; per type, the mean label over layers 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -29,8 +29,16 @@ def pool_moments(moments: Sequence[_core.Moments]) -> _core.Moments:
 
 def summary(m: _core.Moments) -> dict[str, float]:
     """The moments a fingerprint stores per type (NaN where unknown or undefined)."""
-    return {"count": m.count, "mean": m.mean, "std": m.std, "m2": m.m2 if m.count else math.nan, "min": m.min,
-            "max": m.max, "skewness": m.skewness, "kurtosis": m.kurtosis}
+    return {
+        "count": m.count,
+        "mean": m.mean,
+        "std": m.std,
+        "m2": m.m2 if m.count else math.nan,
+        "min": m.min,
+        "max": m.max,
+        "skewness": m.skewness,
+        "kurtosis": m.kurtosis,
+    }
 
 
 def normalize(v: np.ndarray, how: str) -> np.ndarray:

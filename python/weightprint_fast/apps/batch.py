@@ -17,15 +17,16 @@ from __future__ import annotations
 import json
 import multiprocessing
 import traceback
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 from ..compare import Comparison, compare
-from ..fingerprint import Fingerprint
 from ..engine.analyse import usable_cores
 from ..engine.progress import show_progress
+from ..fingerprint import Fingerprint
 from ..settings import Settings, resolve
 from .store import FingerprintStore, stamp
 
@@ -70,7 +71,7 @@ def batch(
     """
     settings = resolve(settings, overrides)
     own = not isinstance(store, FingerprintStore)
-    db = FingerprintStore(store) if own else store
+    db = store if isinstance(store, FingerprintStore) else FingerprintStore(store)
     report = BatchReport()
     try:
         todo, stamps = [], {}
@@ -123,7 +124,8 @@ def _run(todo: list[str], settings: Settings, workers: Optional[int], cluster):
 
 
 def _run_dask(todo: list[str], settings: Settings, cluster):
-    from distributed import Client, as_completed as dask_completed
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
     client = cluster if isinstance(cluster, Client) else Client(cluster)
     try:
@@ -146,8 +148,15 @@ class SearchHit:
     score: float  # verdict rank first, then circuit (or spectral) closeness / SD-vector similarity
 
 
-_VERDICT_RANK = {"same-model": 3, "same-family/derived": 2, "adapter-of": 2, "undetermined": 1, "adapter-fits": 1,
-                 "unrelated": 0, "adapter-for-other-shapes": 0}
+_VERDICT_RANK = {
+    "same-model": 3,
+    "same-family/derived": 2,
+    "adapter-of": 2,
+    "undetermined": 1,
+    "adapter-fits": 1,
+    "unrelated": 0,
+    "adapter-for-other-shapes": 0,
+}
 
 
 def _score(c: Comparison) -> float:
@@ -157,8 +166,14 @@ def _score(c: Comparison) -> float:
     return rank + closeness
 
 
-def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, FingerprintStore], *,
-           top: int = 10, settings: Optional[Settings] = None, **overrides: Any) -> list[SearchHit]:
+def search(
+    query: Union[Fingerprint, str, Path],
+    store: Union[str, Path, FingerprintStore],
+    *,
+    top: int = 10,
+    settings: Optional[Settings] = None,
+    **overrides: Any,
+) -> list[SearchHit]:
     """The stored models ranked by closeness to ``query`` (a Fingerprint, a saved fingerprint or a
     checkpoint, fingerprinted with ``settings``), best first: by verdict, then by spectral distance
     (or SD cosine)."""
@@ -166,7 +181,7 @@ def search(query: Union[Fingerprint, str, Path], store: Union[str, Path, Fingerp
 
     q = as_fingerprint(query, settings, **overrides)
     own = not isinstance(store, FingerprintStore)
-    db = FingerprintStore(store) if own else store
+    db = store if isinstance(store, FingerprintStore) else FingerprintStore(store)
     try:
         hits = []
         for row in db:

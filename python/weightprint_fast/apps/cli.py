@@ -11,8 +11,9 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from .. import __version__
 from ..engine import WeightprintFormatError
@@ -25,27 +26,56 @@ EXIT_OK, EXIT_USAGE, EXIT_UNRELATED, EXIT_UNDETERMINED, EXIT_INTERRUPTED = 0, 2,
 def _fingerprint_options(p: argparse.ArgumentParser) -> None:
     d, choices = Settings(), Settings.CHOICES
     g = p.add_argument_group("fingerprint settings")
-    g.add_argument("--top-k", type=int, default=d.top_k, help=f"singular values per matrix (default {d.top_k})")
-    g.add_argument("--clusters", type=int, default=d.n_clusters, help=f"K of K-Means (default {d.n_clusters})")
-    g.add_argument("--normalize", default=d.normalize, choices=choices["normalize"], help="SD-vector normalization")
-    g.add_argument("--feature", default=d.feature, choices=choices["feature"], help="Clustering-Vector features")
+    g.add_argument(
+        "--top-k", type=int, default=d.top_k, help=f"singular values per matrix (default {d.top_k})"
+    )
+    g.add_argument(
+        "--clusters", type=int, default=d.n_clusters, help=f"K of K-Means (default {d.n_clusters})"
+    )
+    g.add_argument(
+        "--normalize", default=d.normalize, choices=choices["normalize"], help="SD-vector normalization"
+    )
+    g.add_argument(
+        "--feature", default=d.feature, choices=choices["feature"], help="Clustering-Vector features"
+    )
     g.add_argument("--method", default=d.method, choices=choices["method"], help="singular-value method")
-    g.add_argument("--tol", type=float, default=d.tol,
-                   help=f"relative error that auto certifies on every singular value (default {d.tol:g})")
+    g.add_argument(
+        "--tol",
+        type=float,
+        default=d.tol,
+        help=f"relative error that auto certifies on every singular value (default {d.tol:g})",
+    )
     g.add_argument("--threads", type=int, default=d.threads, help="engine threads (default: usable cores)")
-    g.add_argument("--nonfinite", default=d.nonfinite, choices=choices["nonfinite"],
-                   help="matrices with NaN/Inf: left out of the CV and reported, or refused")
-    g.add_argument("--name-map", type=Path, default=None,
-                   help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes")
+    g.add_argument(
+        "--nonfinite",
+        default=d.nonfinite,
+        choices=choices["nonfinite"],
+        help="matrices with NaN/Inf: left out of the CV and reported, or refused",
+    )
+    g.add_argument(
+        "--name-map",
+        type=Path,
+        default=None,
+        help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     patterns = None
     if args.name_map is not None:
         patterns = json.loads(args.name_map.read_text())
-    return Settings(top_k=args.top_k, n_clusters=args.clusters, normalize=args.normalize, feature=args.feature,
-                    method=args.method, tol=args.tol, threads=args.threads, nonfinite=args.nonfinite,
-                    name_patterns=patterns, progress=_progress(args))
+    return Settings(
+        top_k=args.top_k,
+        n_clusters=args.clusters,
+        normalize=args.normalize,
+        feature=args.feature,
+        method=args.method,
+        tol=args.tol,
+        threads=args.threads,
+        nonfinite=args.nonfinite,
+        name_patterns=patterns,
+        progress=_progress(args),
+    )
 
 
 def _progress(args: argparse.Namespace) -> Optional[bool]:
@@ -99,7 +129,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
             cm = compare_many(fps)
             out["names"] = cm.names
             out["families"] = cm.families
-            out["signals"] = {k: [[None if v != v else float(v) for v in row] for row in m] for k, m in cm.signals.items()}
+            out["signals"] = {
+                k: [[None if v != v else float(v) for v in row] for row in m] for k, m in cm.signals.items()
+            }
             out["verdicts"] = cm.verdicts
         json.dump(out, sys.stdout, indent=2)
         print()
@@ -131,22 +163,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from .report import table
 
     shards = open_tensor_files(locate(args.path))
-    rows = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
-            for t in shards.tensors]
+    rows = [
+        {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
+        for t in shards.tensors
+    ]
     if args.json:
         json.dump({"shards": [str(p) for p in shards.paths], "tensors": rows}, sys.stdout, indent=2)
         print()
     else:
-        print(table(["name", "dtype", "shape", "shard"],
-                    [[r["name"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar", r["shard"]] for r in rows]))
+        print(
+            table(
+                ["name", "dtype", "shape", "shard"],
+                [
+                    [r["name"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar", r["shard"]]
+                    for r in rows
+                ],
+            )
+        )
         print(f"\n{len(rows)} tensors in {len(shards.paths)} shard(s), {shards.total_bytes / 1e6:.1f} MB")
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from . import demo
     from ..compare import compare, compare_many
     from ..fingerprint import fingerprint
+    from . import demo
     from .report import comparison_table, fingerprint_table, matrix_table, plot
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="weightprint-demo-"))
@@ -166,11 +207,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         plot_note = f"plot: {png}"
     except ImportError:
         png = None
-        plot_note = "plot: skipped (matplotlib is not installed; pip install 'weightprint-fast[plot]' to get demo.png)"
+        plot_note = (
+            "plot: skipped (matplotlib is not installed; "
+            "pip install 'weightprint-fast[plot]' to get demo.png)"
+        )
     if args.json:
-        json.dump({"checkpoints": {k: str(v) for k, v in paths.items()},
-                   "comparisons": [c.to_dict() for c in comparisons], "families": cm.families,
-                   "plot": None if png is None else str(png)}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "checkpoints": {k: str(v) for k, v in paths.items()},
+                "comparisons": [c.to_dict() for c in comparisons],
+                "families": cm.families,
+                "plot": None if png is None else str(png),
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return EXIT_OK
     print(f"Demo checkpoints in {root}\n")
@@ -196,14 +247,25 @@ def _read_paths(args: argparse.Namespace) -> list[str]:
 def cmd_batch(args: argparse.Namespace) -> int:
     from .batch import batch
 
-    report = batch(_read_paths(args), args.store, workers=args.workers, cluster=args.cluster, verify=args.verify,
-                   progress=_progress(args), settings=_settings(args).replace(progress=False))
+    report = batch(
+        _read_paths(args),
+        args.store,
+        workers=args.workers,
+        cluster=args.cluster,
+        verify=args.verify,
+        progress=_progress(args),
+        settings=_settings(args).replace(progress=False),
+    )
     if args.json:
-        json.dump({"done": report.done, "skipped": report.skipped, "failed": report.failed}, sys.stdout, indent=2)
+        json.dump(
+            {"done": report.done, "skipped": report.skipped, "failed": report.failed}, sys.stdout, indent=2
+        )
         print()
     else:
-        print(f"{len(report.done)} fingerprinted, {len(report.skipped)} unchanged, {len(report.failed)} failed "
-              f"-> {args.store}")
+        print(
+            f"{len(report.done)} fingerprinted, {len(report.skipped)} unchanged, {len(report.failed)} failed "
+            f"-> {args.store}"
+        )
         for path, error in report.failed.items():
             print(f"  failed: {path}: {error}")
     return EXIT_OK if not report.failed else EXIT_USAGE
@@ -215,12 +277,28 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     hits = search(args.query, args.store, top=args.top, settings=_settings(args))
     if args.json:
-        json.dump([{"path": h.path, "score": h.score, **h.comparison.to_dict()} for h in hits], sys.stdout, indent=2)
+        json.dump(
+            [{"path": h.path, "score": h.score, **h.comparison.to_dict()} for h in hits], sys.stdout, indent=2
+        )
         print()
     else:
-        print(table(["rank", "model", "verdict", "spectral d", "SD cos", "CV cos", "layer r"],
-                    [[i + 1, h.path, h.comparison.verdict, h.comparison.spectral_distance, h.comparison.sd_cosine,
-                      h.comparison.cv_cosine, h.comparison.layer_pearson] for i, h in enumerate(hits)]))
+        print(
+            table(
+                ["rank", "model", "verdict", "spectral d", "SD cos", "CV cos", "layer r"],
+                [
+                    [
+                        i + 1,
+                        h.path,
+                        h.comparison.verdict,
+                        h.comparison.spectral_distance,
+                        h.comparison.sd_cosine,
+                        h.comparison.cv_cosine,
+                        h.comparison.layer_pearson,
+                    ]
+                    for i, h in enumerate(hits)
+                ],
+            )
+        )
     return EXIT_OK
 
 
@@ -234,12 +312,19 @@ def cmd_store(args: argparse.Namespace) -> int:
         if args.action == "ls":
             rows = list(db)
             if args.json:
-                json.dump([{"path": r.path, "status": r.status, "error": r.error, "size": r.size} for r in rows],
-                          sys.stdout, indent=2)
+                json.dump(
+                    [{"path": r.path, "status": r.status, "error": r.error, "size": r.size} for r in rows],
+                    sys.stdout,
+                    indent=2,
+                )
                 print()
             else:
-                print(table(["model", "status", "size", "error"],
-                            [[r.path, r.status, f"{r.size / 1e6:.1f} MB", r.error] for r in rows]))
+                print(
+                    table(
+                        ["model", "status", "size", "error"],
+                        [[r.path, r.status, f"{r.size / 1e6:.1f} MB", r.error] for r in rows],
+                    )
+                )
         elif args.action == "rm":
             missing = [p for p in args.items if not db.remove(p) and not db.remove(str(Path(p).resolve()))]
             if missing:
@@ -253,24 +338,35 @@ def cmd_store(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="weightprint", description="Fingerprint LLM checkpoints from their weights.")
+    p = argparse.ArgumentParser(
+        prog="weightprint", description="Fingerprint LLM checkpoints from their weights."
+    )
     p.add_argument("--version", action="version", version=f"weightprint-fast {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notes on stderr")
-    common.add_argument("--progress", action="store_true",
-                        help="progress bars on stderr even when it is not a terminal (default: terminal only)")
+    common.add_argument(
+        "--progress",
+        action="store_true",
+        help="progress bars on stderr even when it is not a terminal (default: terminal only)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("fingerprint", parents=[common], help="fingerprint checkpoints")
-    sp.add_argument("paths", nargs="+", help="safetensors file/directory/index, GGUF file, or LoRA adapter directory")
+    sp.add_argument(
+        "paths", nargs="+", help="safetensors file/directory/index, GGUF file, or LoRA adapter directory"
+    )
     sp.add_argument("-o", "--output", type=Path, help="a .json file (one checkpoint) or a directory")
     sp.add_argument("--json", action="store_true", help="print the fingerprint(s) as JSON")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_fingerprint)
 
-    sp = sub.add_parser("compare", parents=[common], help="compare the first model with the others (status 0/3/4)")
-    sp.add_argument("models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files (2 or more)")
+    sp = sub.add_parser(
+        "compare", parents=[common], help="compare the first model with the others (status 0/3/4)"
+    )
+    sp.add_argument(
+        "models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files (2 or more)"
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_compare)
@@ -281,18 +377,24 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_plot)
 
-    sp = sub.add_parser("inspect", parents=[common], help="list the tensors of a safetensors or GGUF checkpoint")
+    sp = sub.add_parser(
+        "inspect", parents=[common], help="list the tensors of a safetensors or GGUF checkpoint"
+    )
     sp.add_argument("path", help="a .safetensors file, a directory of shards, or an index JSON")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)
 
-    sp = sub.add_parser("batch", parents=[common], help="fingerprint many checkpoints into a store (resumable)")
+    sp = sub.add_parser(
+        "batch", parents=[common], help="fingerprint many checkpoints into a store (resumable)"
+    )
     sp.add_argument("paths", nargs="*", metavar="PATH", help="checkpoints")
     sp.add_argument("--from-file", type=Path, help="a file listing checkpoints, one per line")
     sp.add_argument("--store", type=Path, required=True, help="SQLite store file (created if missing)")
     sp.add_argument("--workers", type=int, help="local worker processes (default: cores // 2)")
     sp.add_argument("--cluster", help="Dask scheduler address (tcp://host:8786) instead of local workers")
-    sp.add_argument("--verify", action="store_true", help="detect changed files by sha256, not size and mtime")
+    sp.add_argument(
+        "--verify", action="store_true", help="detect changed files by sha256, not size and mtime"
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable summary")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_batch)
@@ -312,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="machine-readable output (ls)")
     sp.set_defaults(func=cmd_store)
 
-    sp = sub.add_parser("demo", parents=[common], help="build synthetic checkpoints, fingerprint and compare them")
+    sp = sub.add_parser(
+        "demo", parents=[common], help="build synthetic checkpoints, fingerprint and compare them"
+    )
     sp.add_argument("--dir", help="where to build them (default: a new temporary directory)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_demo)

@@ -18,8 +18,12 @@ import numpy as np
 
 LAYERS, HIDDEN, KV, FFN = 6, 128, 32, 344
 SHAPES = {
-    "self_attn.q_proj": (HIDDEN, HIDDEN), "self_attn.k_proj": (KV, HIDDEN), "self_attn.v_proj": (KV, HIDDEN),
-    "self_attn.o_proj": (HIDDEN, HIDDEN), "mlp.gate_proj": (FFN, HIDDEN), "mlp.up_proj": (FFN, HIDDEN),
+    "self_attn.q_proj": (HIDDEN, HIDDEN),
+    "self_attn.k_proj": (KV, HIDDEN),
+    "self_attn.v_proj": (KV, HIDDEN),
+    "self_attn.o_proj": (HIDDEN, HIDDEN),
+    "mlp.gate_proj": (FFN, HIDDEN),
+    "mlp.up_proj": (FFN, HIDDEN),
     "mlp.down_proj": (HIDDEN, FFN),
 }
 
@@ -38,21 +42,44 @@ def _base(seed: int, scales: dict[str, float]) -> dict[str, np.ndarray]:
 
 
 def _config() -> dict:
-    return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": HIDDEN,
-            "intermediate_size": FFN, "num_hidden_layers": LAYERS, "num_attention_heads": 4, "num_key_value_heads": 1}
+    return {
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": HIDDEN,
+        "intermediate_size": FFN,
+        "num_hidden_layers": LAYERS,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+    }
 
 
 def build(root: Path) -> dict[str, Path]:
     """Writes the demo checkpoints under ``root``; returns name -> path."""
     from safetensors.numpy import save_file
 
-    scales_a = {"self_attn.q_proj": 0.05, "self_attn.k_proj": 0.06, "self_attn.v_proj": 0.02, "self_attn.o_proj": 0.02,
-                "mlp.gate_proj": 0.03, "mlp.up_proj": 0.03, "mlp.down_proj": 0.025}
-    scales_b = {"self_attn.q_proj": 0.03, "self_attn.k_proj": 0.03, "self_attn.v_proj": 0.035,
-                "self_attn.o_proj": 0.03, "mlp.gate_proj": 0.02, "mlp.up_proj": 0.025, "mlp.down_proj": 0.03}
+    scales_a = {
+        "self_attn.q_proj": 0.05,
+        "self_attn.k_proj": 0.06,
+        "self_attn.v_proj": 0.02,
+        "self_attn.o_proj": 0.02,
+        "mlp.gate_proj": 0.03,
+        "mlp.up_proj": 0.03,
+        "mlp.down_proj": 0.025,
+    }
+    scales_b = {
+        "self_attn.q_proj": 0.03,
+        "self_attn.k_proj": 0.03,
+        "self_attn.v_proj": 0.035,
+        "self_attn.o_proj": 0.03,
+        "mlp.gate_proj": 0.02,
+        "mlp.up_proj": 0.025,
+        "mlp.down_proj": 0.03,
+    }
     rng = np.random.default_rng(7)
     a = _base(1, scales_a)
-    finetune = {k: (v + 0.05 * v.std() * rng.standard_normal(v.shape)).astype(np.float32) for k, v in a.items()}
+    finetune = {
+        k: (v + 0.05 * v.std() * rng.standard_normal(v.shape)).astype(np.float32) for k, v in a.items()
+    }
     lora, merged = {}, {}
     rank, alpha = 8, 16
     for name, w in a.items():
@@ -62,7 +89,12 @@ def build(root: Path) -> dict[str, Path]:
         lora[f"base_model.model.{module}.lora_A.weight"] = la
         lora[f"base_model.model.{module}.lora_B.weight"] = lb
         merged[name] = (w + (alpha / rank) * lb @ la).astype(np.float32)
-    models = {"family-a": a, "family-a-finetune": finetune, "family-a-lora-merged": merged, "family-b": _base(2, scales_b)}
+    models = {
+        "family-a": a,
+        "family-a-finetune": finetune,
+        "family-a-lora-merged": merged,
+        "family-b": _base(2, scales_b),
+    }
     paths = {}
     for name, tensors in models.items():
         d = root / name
@@ -73,8 +105,24 @@ def build(root: Path) -> dict[str, Path]:
     d = root / "family-a-lora"
     d.mkdir(parents=True, exist_ok=True)
     save_file(lora, str(d / "adapter_model.safetensors"))
-    (d / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "r": rank, "lora_alpha": alpha, "base_model_name_or_path": "family-a",
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}))
+    (d / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "r": rank,
+                "lora_alpha": alpha,
+                "base_model_name_or_path": "family-a",
+                "target_modules": [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ],
+            }
+        )
+    )
     paths["family-a-lora"] = d
     return paths

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -33,34 +34,59 @@ def _fmt(x: object) -> str:
 
 def fingerprint_table(fp: Fingerprint) -> str:
     m = fp.meta
-    head = (f"{fp.name}: {m.get('architecture')} ({m.get('format')}), {fp.layers} layers, {m.get('matrices')} matrices, "
-            f"{m.get('parameters', 0) / 1e6:.1f}M parameters, {m.get('elapsed_seconds', 0):.2f} s")
+    head = (
+        f"{fp.name}: {m.get('architecture')} ({m.get('format')}), {fp.layers} layers, "
+        f"{m.get('matrices')} matrices, "
+        f"{m.get('parameters', 0) / 1e6:.1f}M parameters, {m.get('elapsed_seconds', 0):.2f} s"
+    )
     rows = []
     for i, t in enumerate(fp.types):
         s = fp.type_stats[t]
-        rows.append([t, s["std"], float(fp.std_vector[i]), float(fp.clustering_vector[i]), s["mean"], s["kurtosis"]])
+        rows.append(
+            [t, s["std"], float(fp.std_vector[i]), float(fp.clustering_vector[i]), s["mean"], s["kurtosis"]]
+        )
     out = head + "\n" + table(["type", "std", "SD vector", "CV", "mean", "kurtosis"], rows)
     if m.get("issues"):
         out += f"\n{len(m['issues'])} matrices hold NaN/Inf values (left out of the CV): " + ", ".join(
-            i["tensor"] for i in m["issues"][:5])
+            i["tensor"] for i in m["issues"][:5]
+        )
     return out
 
 
 def comparison_table(comparisons: Sequence[Comparison]) -> str:
-    rows = [[c.a, c.b, c.sd_cosine, c.cv_cosine, c.layer_pearson, c.coclustering_agreement, c.spectral_distance,
-             c.circuit_distance, c.mlp_distance, c.verdict] for c in comparisons]
-    return table(["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "circuit d", "MLP d", "verdict"],
-                 rows)
+    rows = [
+        [
+            c.a,
+            c.b,
+            c.sd_cosine,
+            c.cv_cosine,
+            c.layer_pearson,
+            c.coclustering_agreement,
+            c.spectral_distance,
+            c.circuit_distance,
+            c.mlp_distance,
+            c.verdict,
+        ]
+        for c in comparisons
+    ]
+    return table(
+        ["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "circuit d", "MLP d", "verdict"],
+        rows,
+    )
 
 
 def matrix_table(cm: ComparisonMatrix, signal: str = "sd_cosine") -> str:
     short = [f"[{i}]" for i in range(len(cm.names))]
-    rows = [[f"[{i}] {n}", f"family {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
-            for i, n in enumerate(cm.names)]
-    return f"{signal}:\n" + table(["model", "family"] + short, rows)
+    rows = [
+        [f"[{i}] {n}", f"family {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
+        for i, n in enumerate(cm.names)
+    ]
+    return f"{signal}:\n" + table(["model", "family", *short], rows)
 
 
-def plot(fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[ComparisonMatrix] = None) -> Path:
+def plot(
+    fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[ComparisonMatrix] = None
+) -> Path:
     """SD vectors side by side (as in the paper), CV bars, and a similarity heatmap, in one PNG."""
     try:
         import matplotlib
@@ -88,8 +114,12 @@ def plot(fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[Com
         from ..compare import compare_many
 
         cm = matrix if matrix is not None else compare_many(fps)
-        im = axes[2].imshow(cm.signals["sd_cosine"], vmin=min(0.9, float(np.nanmin(cm.signals["sd_cosine"]))), vmax=1.0,
-                            cmap="viridis")
+        im = axes[2].imshow(
+            cm.signals["sd_cosine"],
+            vmin=min(0.9, float(np.nanmin(cm.signals["sd_cosine"]))),
+            vmax=1.0,
+            cmap="viridis",
+        )
         axes[2].set_xticks(range(len(cm.names)), [f"[{i}]" for i in range(len(cm.names))])
         axes[2].set_yticks(range(len(cm.names)), [f"[{i}] {n}" for i, n in enumerate(cm.names)], fontsize=7)
         axes[2].set_title("SD-vector cosine similarity")

@@ -12,9 +12,10 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 from ..fingerprint import Fingerprint
 
@@ -91,7 +92,7 @@ class FingerprintStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "FingerprintStore":
+    def __enter__(self) -> FingerprintStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -99,32 +100,50 @@ class FingerprintStore:
 
     def is_current(self, checkpoint: str, current: Stamp) -> bool:
         """Whether the stored row for ``checkpoint`` is a fingerprint of these same files."""
-        row = self._db.execute("SELECT size, mtime, sha256, status FROM checkpoints WHERE path = ?",
-                               (checkpoint,)).fetchone()
+        row = self._db.execute(
+            "SELECT size, mtime, sha256, status FROM checkpoints WHERE path = ?", (checkpoint,)
+        ).fetchone()
         if row is None or row[3] != "ok" or row[0] != current.size:
             return False
         if current.sha256 is not None:
             return row[2] == current.sha256
         return row[1] == current.mtime
 
-    def put(self, checkpoint: str, st: Stamp, fingerprint: Optional[Fingerprint] = None,
-            error: Optional[str] = None) -> None:
+    def put(
+        self,
+        checkpoint: str,
+        st: Stamp,
+        fingerprint: Optional[Fingerprint] = None,
+        error: Optional[str] = None,
+    ) -> None:
         """Stores one outcome (a fingerprint, or the error that prevented it), replacing any older one."""
         self._db.execute(
             "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (checkpoint, st.size, st.mtime, st.sha256, "ok" if fingerprint is not None else "error", error,
-             json.dumps(fingerprint.to_dict(), allow_nan=False) if fingerprint is not None else None, time.time()),
+            (
+                checkpoint,
+                st.size,
+                st.mtime,
+                st.sha256,
+                "ok" if fingerprint is not None else "error",
+                error,
+                json.dumps(fingerprint.to_dict(), allow_nan=False) if fingerprint is not None else None,
+                time.time(),
+            ),
         )
 
     def get(self, checkpoint: str) -> StoredCheckpoint:
-        row = self._db.execute("SELECT path, status, error, size, updated, fingerprint FROM checkpoints WHERE path = ?",
-                               (checkpoint,)).fetchone()
+        row = self._db.execute(
+            "SELECT path, status, error, size, updated, fingerprint FROM checkpoints WHERE path = ?",
+            (checkpoint,),
+        ).fetchone()
         if row is None:
             raise KeyError(checkpoint)
         return StoredCheckpoint(*row)
 
     def __iter__(self) -> Iterator[StoredCheckpoint]:
-        rows = self._db.execute("SELECT path, status, error, size, updated, fingerprint FROM checkpoints ORDER BY path")
+        rows = self._db.execute(
+            "SELECT path, status, error, size, updated, fingerprint FROM checkpoints ORDER BY path"
+        )
         return (StoredCheckpoint(*r) for r in rows.fetchall())
 
     def __len__(self) -> int:

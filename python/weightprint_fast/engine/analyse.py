@@ -8,9 +8,10 @@ release, progress, Ctrl-C).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -46,7 +47,9 @@ class TensorFileSet:
         for i, f in enumerate(self.files):
             for t in f.tensors:
                 if t.name in seen:
-                    raise WeightprintFormatError(f"{self.paths[i]}: tensor '{t.name}' also appears in {seen[t.name]}")
+                    raise WeightprintFormatError(
+                        f"{self.paths[i]}: tensor '{t.name}' also appears in {seen[t.name]}"
+                    )
                 seen[t.name] = self.paths[i]
                 self.tensors.append(TensorEntry(t.name, t.dtype, tuple(t.shape), i, t.analysed, t.quantized))
 
@@ -112,10 +115,21 @@ def analyse(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     jobs = [
-        _core.Job(file=w.tensor.shard, tensor=w.tensor.name, offset=w.offset, rows=w.rows, cols=w.cols,
-                  row_stride=w.row_stride or w.cols, stats=w.stats, k=w.k, group_rows=w.group_rows,
-                  group_stride=w.group_stride, gram=w.gram or _core.BlockGramSpec())
+        _core.Job(
+            file=w.tensor.shard,
+            tensor=w.tensor.name,
+            offset=w.offset,
+            rows=w.rows,
+            cols=w.cols,
+            row_stride=w.row_stride or w.cols,
+            stats=w.stats,
+            k=w.k,
+            group_rows=w.group_rows,
+            group_stride=w.group_stride,
+            gram=w.gram or _core.BlockGramSpec(),
+        )
         for w in windows
     ]
-    return engine().analyse(shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol,
-                            progress)
+    return engine().analyse(
+        shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
+    )

@@ -14,7 +14,7 @@ _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dt
 #: Singular-value methods: ``"exact"`` (Gram matrix in double + LAPACK, ~1e-12 relative),
 #: ``"fast"`` (fixed-size block Krylov, no accuracy check), ``"auto"`` (block Krylov grown until an
 #: error bound certifies ``tol``; exact below a 1024 short side or when not certified).
-METHODS = ("auto", "exact", "fast")
+METHODS: tuple[str, ...] = ("auto", "exact", "fast")
 
 
 def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, int, int]:
@@ -31,8 +31,10 @@ def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, in
     name = dtype.upper()
     elements, size = engine().dtype_block(name)  # ValueError for a type the engine does not decode
     if a.dtype.kind != "u":
-        raise TypeError(f"dtype={dtype!r} needs its raw bits as an unsigned integer array (uint8, or uint16 "
-                        f"for 16-bit types), got {a.dtype}")
+        raise TypeError(
+            f"dtype={dtype!r} needs its raw bits as an unsigned integer array (uint8, or uint16 "
+            f"for 16-bit types), got {a.dtype}"
+        )
     row_bytes = a.shape[1] * a.dtype.itemsize
     if row_bytes % size:
         raise ValueError(f"rows of {row_bytes} bytes do not hold whole {name} blocks of {size} bytes")
@@ -44,9 +46,10 @@ def matrix_stats(a: np.ndarray, *, dtype: Optional[str] = None, threads: int = 1
 
     Returns a :class:`Moments`: ``count`` (finite elements), ``mean``, ``std`` (population),
     ``min``, ``max``, ``skewness``, ``kurtosis`` (excess), ``nan`` and ``inf`` (counts; those are
-    excluded from the moments), ``m2``/``m3``/``m4`` (central sums, for exact merging). With ``dtype`` the array holds
-    raw encoded bits, one row per matrix row: ``"bf16"`` (uint16), ``"f8_e4m3"``/``"f8_e5m2"``
-    (uint8), or a GGUF type such as ``"q4_k"`` (uint8, whole blocks per row).
+    excluded from the moments), ``m2``/``m3``/``m4`` (central sums, for exact merging). With
+    ``dtype`` the array holds raw encoded bits, one row per matrix row: ``"bf16"`` (uint16),
+    ``"f8_e4m3"``/``"f8_e5m2"`` (uint8), or a GGUF type such as ``"q4_k"`` (uint8, whole blocks
+    per row).
     """
     m, name, rows, cols = _as_matrix(a, dtype)
     return engine().matrix_stats(m, name, rows, cols, threads)
@@ -79,5 +82,7 @@ def top_singular_values(
     if k < 0:
         raise ValueError("k must be non-negative")
     m, name, rows, cols = _as_matrix(a, dtype)
-    info = engine().top_singular_values(m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads)
+    info = engine().top_singular_values(
+        m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads
+    )
     return (info.values, info) if details else info.values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 
 class _Bar:
@@ -12,16 +12,19 @@ class _Bar:
 
     def __init__(self, desc: str):
         self._desc = desc
-        self._bar = None
+        self._bar: Optional[Any] = None  # a tqdm bar, once the total is known
 
     def __call__(self, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
-        if self._bar is None:
+        bar = self._bar
+        if bar is None:
             if bytes_total == 0:
                 return
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=bytes_total, unit="B", unit_scale=True, desc=self._desc, leave=False, delay=0.5)
-        self._bar.update(bytes_done - self._bar.n)
+            bar = self._bar = tqdm(
+                total=bytes_total, unit="B", unit_scale=True, desc=self._desc, leave=False, delay=0.5
+            )
+        bar.update(bytes_done - bar.n)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -3,11 +3,10 @@ engine (``tensor_files``); PEFT LoRA adapters are measured from their factors (`
 
 from __future__ import annotations
 
-from .files import PathLike
-from .files import open_gguf, open_shards, open_tensor_files
+from ..settings import Settings
+from .files import PathLike, open_gguf, open_shards, open_tensor_files
 from .locate import locate
 from .lora import is_adapter, read_adapter
-from ..settings import Settings
 from .records import MatrixRecord, SourceInfo
 from .tensor_files import read_tensor_files
 
@@ -20,5 +19,4 @@ def read_checkpoint(path: PathLike, settings: Settings) -> tuple[list[MatrixReco
     return read_tensor_files(p, settings)
 
 
-__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files",
-           "read_checkpoint"]
+__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files", "read_checkpoint"]

@@ -95,7 +95,9 @@ def _open_index(index_path: Path) -> TensorFileSet:
     present = {t.name for t in shards.tensors}
     for name, shard in weight_map.items():
         if name not in present:
-            raise WeightprintFormatError(f"{index_path}: tensor '{name}' is listed in '{shard}' but not stored there")
+            raise WeightprintFormatError(
+                f"{index_path}: tensor '{name}' is listed in '{shard}' but not stored there"
+            )
     return shards
 
 
@@ -120,8 +122,10 @@ def open_gguf(path: PathLike) -> TensorFileSet:
         f = _core.GgufFile(str(p))
         if isinstance(f.metadata.get("split.count"), int) and f.metadata["split.count"] > 1:
             raise WeightprintFormatError(
-                f"{p}: part of a {f.metadata['split.count']}-file split GGUF, but its name does not say which "
-                f"(expected NAME-0000K-of-0000N.gguf)")
+                f"{p}: part of a {f.metadata['split.count']}-file split GGUF, but its name does not say "
+                "which "
+                f"(expected NAME-0000K-of-0000N.gguf)"
+            )
         return TensorFileSet([p], [f])
     count = int(m["count"])
     if count < 1 or int(m["no"]) > count or int(m["no"]) < 1:
@@ -133,14 +137,18 @@ def open_gguf(path: PathLike) -> TensorFileSet:
     files = [_core.GgufFile(str(q)) for q in paths]
     for i, f in enumerate(files):
         if _split_value(f, "split.count") != count:
-            raise WeightprintFormatError(f"{f.path}: split.count is {f.metadata['split.count']}, its name says {count}")
+            raise WeightprintFormatError(
+                f"{f.path}: split.count is {f.metadata['split.count']}, its name says {count}"
+            )
         if _split_value(f, "split.no") != i:
             raise WeightprintFormatError(f"{f.path}: split.no is {f.metadata['split.no']}, its name says {i}")
     declared = _split_value(files[0], "split.tensors.count")
     shards = TensorFileSet(paths, files)
     if len(shards.tensors) != declared:
         raise WeightprintFormatError(
-            f"{paths[0]}: split.tensors.count is {declared} but the {count} files hold {len(shards.tensors)} tensors")
+            f"{paths[0]}: split.tensors.count is {declared} but the {count} files hold "
+            f"{len(shards.tensors)} tensors"
+        )
     return shards
 
 
@@ -152,8 +160,10 @@ def gguf_in(directory: Path) -> Optional[Path]:
     stems = {(_SPLIT_NAME.match(q.name) or {"stem": q.stem})["stem"] for q in found}
     if len(stems) > 1:
         raise WeightprintFormatError(
-            f"{directory}: {len(stems)} GGUF checkpoints here ({', '.join(sorted(q.name for q in found)[:4])}); "
-            "name the file")
+            f"{directory}: {len(stems)} GGUF checkpoints here "
+            f"({', '.join(sorted(q.name for q in found)[:4])}); "
+            "name the file"
+        )
     return found[0] if found else None
 
 

@@ -20,11 +20,13 @@ from ..engine import WeightprintFormatError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _HUB_REFERENCE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
-CONVERT_HINT = ("weightprint reads safetensors and GGUF only and never unpickles (a pickle can run code). "
-                "Convert it once, where you trust the file: python -c \"import torch; "
-                "from safetensors.torch import save_file; "
-                "save_file(torch.load('IN', weights_only=True), 'model.safetensors')\" "
-                "(or save_pretrained(..., safe_serialization=True) in transformers)")
+CONVERT_HINT = (
+    "weightprint reads safetensors and GGUF only and never unpickles (a pickle can run code). "
+    'Convert it once, where you trust the file: python -c "import torch; '
+    "from safetensors.torch import save_file; "
+    "save_file(torch.load('IN', weights_only=True), 'model.safetensors')\" "
+    "(or save_pretrained(..., safe_serialization=True) in transformers)"
+)
 
 
 def hub_cache() -> Path:
@@ -44,14 +46,17 @@ def resolve_hub_reference(reference: str) -> Path:
     if not root.is_dir():
         raise FileNotFoundError(
             f"{reference}: no such file or directory, and not in the Hugging Face cache ({root} is missing; "
-            f"weightprint does not download: fetch it with `huggingface-cli download {repo}`)")
+            f"weightprint does not download: fetch it with `huggingface-cli download {repo}`)"
+        )
     ref = root / "refs" / revision
     commit = ref.read_text(encoding="utf-8").strip() if ref.is_file() else revision
     snapshot = root / "snapshots" / commit
     if not snapshot.is_dir():
         known = sorted(p.name for p in (root / "refs").glob("*")) if (root / "refs").is_dir() else []
-        raise FileNotFoundError(f"{reference}: revision '{revision}' is not in the Hugging Face cache at {root} "
-                                f"(cached refs: {', '.join(known) or 'none'})")
+        raise FileNotFoundError(
+            f"{reference}: revision '{revision}' is not in the Hugging Face cache at {root} "
+            f"(cached refs: {', '.join(known) or 'none'})"
+        )
     return snapshot
 
 
@@ -62,11 +67,12 @@ def refuse_pickles(path: Path) -> None:
     if path.is_dir() and not any(path.glob("*.safetensors")) and not any(path.glob("*.gguf")):
         pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
-            raise WeightprintFormatError(f"{path}: only pickled checkpoints here ({', '.join(pickles[:4])}). "
-                                         f"{CONVERT_HINT}")
+            raise WeightprintFormatError(
+                f"{path}: only pickled checkpoints here ({', '.join(pickles[:4])}). {CONVERT_HINT}"
+            )
 
 
-def locate(path: Union[str, Path]) -> Path:
+def locate(path: Union[str, os.PathLike]) -> Path:
     """The checkpoint a user named: an existing path, or a Hugging Face cache reference."""
     p = Path(path)
     if not p.exists():

@@ -12,10 +12,12 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 import numpy as np
+import scipy.linalg
 
 from .. import _core
 from ..engine import WeightprintFormatError
@@ -39,14 +41,22 @@ def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> _core.Moments:
     total = scale * float(b.sum(axis=0) @ a.sum(axis=1))
     sumsq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
     nan = math.nan
-    return _core.Moments(count=count, mean=total / count, m2=max(0.0, sumsq - total * total / count), m3=nan, m4=nan,
-                         min=nan, max=nan)
+    return _core.Moments(
+        count=count,
+        mean=total / count,
+        m2=max(0.0, sumsq - total * total / count),
+        m3=nan,
+        m4=nan,
+        min=nan,
+        max=nan,
+    )
 
 
 def delta_singular_values(a: np.ndarray, b: np.ndarray, scale: float, k: int) -> np.ndarray:
     """Top-k singular values of scale * b @ a (descending), exactly, from two thin QRs."""
-    rb = np.linalg.qr(b, mode="r")
-    ra = np.linalg.qr(a.T, mode="r")
+    # scipy returns the full R; its first min(m, n) rows are the thin one.
+    rb = scipy.linalg.qr(b, mode="r")[0][: min(b.shape)]
+    ra = scipy.linalg.qr(a.T, mode="r")[0][: min(a.shape)]
     s = np.linalg.svd(rb @ ra.T, compute_uv=False) * abs(scale)
     return s[: min(k, b.shape[0], a.shape[1])]
 
@@ -59,8 +69,12 @@ def _scale(config: Mapping, module: str, rank: int) -> float:
     return float(alpha) / (math.sqrt(rank) if config.get("use_rslora") else rank)
 
 
-def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, str]] = None,
-                 base_config: Optional[Mapping] = None) -> tuple[list, SourceInfo]:
+def read_adapter(
+    path: Path,
+    top_k: int,
+    name_patterns: Optional[Mapping[str, str]] = None,
+    base_config: Optional[Mapping] = None,
+) -> tuple[list, SourceInfo]:
     """Records of every LoRA-adapted projection of a PEFT adapter directory."""
     try:
         config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
@@ -68,7 +82,9 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
         raise WeightprintFormatError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e}") from e
     weights = path / "adapter_model.safetensors"
     if not weights.is_file():
-        raise WeightprintFormatError(f"{path}: no adapter_model.safetensors (only safetensors adapters are read)")
+        raise WeightprintFormatError(
+            f"{path}: no adapter_model.safetensors (only safetensors adapters are read)"
+        )
     f = open_shards(weights)
     by_name = {t.name: t for t in f.tensors}
     pairs: dict[str, dict[str, str]] = {}
@@ -86,7 +102,9 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
     for module, ab in pairs.items():
         a, b = f.read(by_name[ab["A"]]), f.read(by_name[ab["B"]])
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
-            raise WeightprintFormatError(f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain")
+            raise WeightprintFormatError(
+                f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain"
+            )
         name = module.removeprefix("base_model.model.") + ".weight"
         factors[name] = (a, b, _scale(config, module, a.shape[0]))
         shapes.append((name, (a.shape[1], b.shape[0]) if transposed else (b.shape[0], a.shape[1])))
@@ -99,13 +117,25 @@ def read_adapter(path: Path, top_k: int, name_patterns: Optional[Mapping[str, st
             # dW is stored (out x in); a transposed (Conv1D) part's rows are dW's columns.
             out_idx, in_idx = (cols, rows) if part.transposed else (rows, cols)
             bs, as_ = b[out_idx], a[:, in_idx]
-            records.append(MatrixRecord(
-                part.layer, part.type, mt.name, (len(out_idx), len(in_idx)),
-                delta_moments(as_, bs, scale), delta_singular_values(as_, bs, scale, top_k), None, part.expert,
-            ))
+            records.append(
+                MatrixRecord(
+                    part.layer,
+                    part.type,
+                    mt.name,
+                    (len(out_idx), len(in_idx)),
+                    delta_moments(as_, bs, scale),
+                    delta_singular_values(as_, bs, scale, top_k),
+                    None,
+                    part.expert,
+                )
+            )
     info = SourceInfo(
-        str(path), "lora", str(config.get("base_model_name_or_path") or "lora"), sorted({m.family for m in mapped}),
-        sum(math.prod(t.shape) for t in f.tensors), dict(Counter(t.dtype for t in f.tensors)),
+        str(path),
+        "lora",
+        str(config.get("base_model_name_or_path") or "lora"),
+        sorted({m.family for m in mapped}),
+        sum(math.prod(t.shape) for t in f.tensors),
+        dict(Counter(t.dtype for t in f.tensors)),
         {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
     )
     return records, info

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from .. import _core
-from ..engine.analyse import TensorFileSet, Window, analyse
-from ..engine.progress import progress_bar
-from ..invariants import AttentionGeometry, attention_geometry, gram_layout, has_qk_norm, norm_role, norm_tensors
+from ..engine.analyse import Window, analyse
+from ..engine.progress import progress_bar, show_progress
+from ..invariants import (
+    AttentionGeometry,
+    attention_geometry,
+    gram_layout,
+    has_qk_norm,
+    norm_role,
+    norm_tensors,
+)
 from ..naming import MappedTensor, Part, map_tensors, part_shape
-from .files import open_tensor_files
-from ..engine.progress import show_progress
 from ..settings import Settings
+from .files import open_tensor_files
 from .records import MatrixRecord, SourceInfo, read_config
 
 
@@ -39,10 +46,18 @@ def _architecture(config: Mapping, families: list[str]) -> str:
 def _window(mt: MappedTensor, part: Part, tensor, top_k: int) -> Window:
     r, c = mt.shape[-2:]
     rows, cols = part_shape(part, (r, c))
-    stacked = len(mt.shape) == 3 and part.expert is not None
-    offset = (part.expert if stacked else 0) * r * c + part.row_start * c + part.col_start
-    return Window(tensor, rows, cols, offset=offset, row_stride=c, k=top_k,
-                  group_rows=part.group_rows, group_stride=part.group_stride * c)
+    expert = part.expert if len(mt.shape) == 3 and part.expert is not None else 0  # stacked experts
+    offset = expert * r * c + part.row_start * c + part.col_start
+    return Window(
+        tensor,
+        rows,
+        cols,
+        offset=offset,
+        row_stride=c,
+        k=top_k,
+        group_rows=part.group_rows,
+        group_stride=part.group_stride * c,
+    )
 
 
 @dataclass
@@ -72,12 +87,14 @@ class LineagePlan:
         return _core.BlockGramSpec(block, columns, list(weights))
 
 
-def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, read_vector,
-                 enabled: bool = True) -> LineagePlan:
+def plan_lineage(
+    mapped: list[MappedTensor], names: list[str], config: Mapping, read_vector, enabled: bool = True
+) -> LineagePlan:
     """The invariants' plan: head layout from the config and the q/k shapes, and the norm
     weights (read with ``read_vector(name) -> 1-D array``) to fold. Disabled: nothing wanted."""
     if not enabled:
         return LineagePlan(None, {}, False, enabled=False)
+
     def logical(kind: str):
         for mt in mapped:
             for p in mt.parts:
@@ -88,8 +105,10 @@ def plan_lineage(mapped: list[MappedTensor], names: list[str], config: Mapping, 
 
     geometry = attention_geometry(config, logical("q"), logical("k"))
     family = mapped[0].family if mapped else ""
-    norms = {key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
-             for key, (name, offset) in norm_tensors(names, family, config).items()}
+    norms = {
+        key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
+        for key, (name, offset) in norm_tensors(names, family, config).items()
+    }
     return LineagePlan(geometry, norms, has_qk_norm(names))
 
 
@@ -97,8 +116,11 @@ def gguf_config(metadata: Mapping) -> dict:
     """A GGUF file's architecture keys as a config: ``{arch}.attention.head_count`` becomes
     ``attention.head_count``; arrays are left out (per-layer values are not used)."""
     arch = metadata.get("general.architecture") or "unknown"
-    config = {k[len(arch) + 1:]: v for k, v in metadata.items()
-              if k.startswith(arch + ".") and v is not None and not isinstance(v, list)}
+    config = {
+        k[len(arch) + 1 :]: v
+        for k, v in metadata.items()
+        if k.startswith(arch + ".") and v is not None and not isinstance(v, list)
+    }
     config["general.architecture"] = arch
     return config
 
@@ -111,9 +133,14 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     config = gguf_config(metadata) if gguf else read_config(path)
     by_name = {t.name: t for t in shards.tensors}
     # Quantized types without a decoder are mapped too, so that the engine names them in its error.
-    mapped = map_tensors([(t.name, t.shape) for t in shards.tensors if t.analysed or t.quantized], config,
-                         settings.name_patterns)
-    plan = plan_lineage(mapped, list(by_name), config, lambda name: shards.read(by_name[name]), settings.invariants)
+    mapped = map_tensors(
+        [(t.name, t.shape) for t in shards.tensors if t.analysed or t.quantized],
+        config,
+        settings.name_patterns,
+    )
+    plan = plan_lineage(
+        mapped, list(by_name), config, lambda name: shards.read(by_name[name]), settings.invariants
+    )
     windows, owners = [], []
     for mt in mapped:
         for part in mt.parts:
@@ -122,19 +149,37 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
             owners.append((mt, part))
     bar = progress_bar(path.name) if show_progress(settings.progress) else None
     try:
-        results = analyse(shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol,
-                          progress=bar)
+        results = analyse(
+            shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol, progress=bar
+        )
     finally:
         if bar is not None:
             bar.close()
-    records = [
-        MatrixRecord(part.layer, part.type, mt.name, (w.rows, w.cols), r.moments,
-                     None if r.svd is None else r.svd.values, r.error, part.expert, r.gram)
-        for (mt, part), w, r in zip(owners, windows, results)
-    ]
+    records = []
+    for (mt, part), w, r in zip(owners, windows, results):
+        assert r.moments is not None  # every window asks for moments
+        svd = None if r.svd is None else r.svd.values
+        records.append(
+            MatrixRecord(
+                part.layer, part.type, mt.name, (w.rows, w.cols), r.moments, svd, r.error, part.expert, r.gram
+            )
+        )
     families = sorted({mt.family for mt in mapped})
-    extra = {"name": metadata.get("general.name"), "files": len(shards.paths)} if gguf else {"shards": len(shards.paths)}
-    info = SourceInfo(str(path), shards.format, _architecture(config, families), families,
-                      sum(math.prod(t.shape) for t in shards.tensors), dict(Counter(t.dtype for t in shards.tensors)),
-                      extra, plan.geometry, plan.qk_norm, bool(plan.norms))
+    extra = (
+        {"name": metadata.get("general.name"), "files": len(shards.paths)}
+        if gguf
+        else {"shards": len(shards.paths)}
+    )
+    info = SourceInfo(
+        str(path),
+        shards.format,
+        _architecture(config, families),
+        families,
+        sum(math.prod(t.shape) for t in shards.tensors),
+        dict(Counter(t.dtype for t in shards.tensors)),
+        extra,
+        plan.geometry,
+        plan.qk_norm,
+        bool(plan.norms),
+    )
     return records, info
