@@ -12,11 +12,10 @@ from __future__ import annotations
 
 __version__ = "0.2.0"
 
-from ._core import JobResult, Moments, SvdResult
 from .apps.batch import BatchReport, SearchHit, batch, search
 from .apps.store import FingerprintStore
 from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
-from .engine import WeightprintFormatError
+from .engine import JobResult, Moments, SvdResult, WeightprintFormatError
 from .engine.analyse import TensorEntry, TensorFileSet, Window, analyse
 from .engine.kernels import METHODS, matrix_stats, top_singular_values
 from .fingerprint import Fingerprint, FingerprintFileError, fingerprint

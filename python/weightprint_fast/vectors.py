@@ -13,21 +13,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _core
+from .engine import Moments
 
 NORMALIZATIONS = ("max", "l2", "sum", "none")
 FEATURES = ("raw", "log", "unit")
 
 
-def pool_moments(moments: Sequence[_core.Moments]) -> _core.Moments:
+def pool_moments(moments: Sequence[Moments]) -> Moments:
     """The moments of all the matrices' elements together (the engine's exact merge)."""
-    total = _core.Moments()
+    total = Moments()
     for m in moments:
         total.merge(m)
     return total
 
 
-def summary(m: _core.Moments) -> dict[str, float]:
+def summary(m: Moments) -> dict[str, float]:
     """The moments a fingerprint stores per type (NaN where unknown or undefined)."""
     return {
         "count": m.count,

@@ -14,8 +14,32 @@ import ctypes
 import os
 
 from .. import _core
+from .._core import (
+    BlockGramSpec,
+    GgufFile,
+    Job,
+    JobResult,
+    Moments,
+    SafetensorsFile,
+    SvdResult,
+    TensorFile,
+    TensorInfo,
+    WeightprintFormatError,
+)
 
-WeightprintFormatError = _core.WeightprintFormatError
+__all__ = [
+    "BlockGramSpec",
+    "GgufFile",
+    "Job",
+    "JobResult",
+    "Moments",
+    "SafetensorsFile",
+    "SvdResult",
+    "TensorFile",
+    "TensorInfo",
+    "WeightprintFormatError",
+    "engine",
+]
 
 _BLAS = ("sgemm", "ssyrk", "dsyrk")
 _LAPACK = ("dsyevr", "sgeqrf", "sorgqr")

@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 from typing import Optional, Union
 
-from .. import _core
-from ..engine import WeightprintFormatError
+from ..engine import GgufFile, SafetensorsFile, WeightprintFormatError
 from ..engine.analyse import TensorFileSet
 
 PathLike = Union[str, os.PathLike]
@@ -75,7 +74,7 @@ def open_shards(path: PathLike) -> TensorFileSet:
 
 
 def _safetensors_set(paths: list[Path]) -> TensorFileSet:
-    return TensorFileSet(paths, [_core.SafetensorsFile(str(p)) for p in paths])
+    return TensorFileSet(paths, [SafetensorsFile(str(p)) for p in paths])
 
 
 def _open_index(index_path: Path) -> TensorFileSet:
@@ -104,7 +103,7 @@ def _open_index(index_path: Path) -> TensorFileSet:
 _SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-def _split_value(f: _core.GgufFile, key: str) -> int:
+def _split_value(f: GgufFile, key: str) -> int:
     value = f.metadata.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
         raise WeightprintFormatError(f"{f.path}: GGUF split file without an integer '{key}'")
@@ -119,7 +118,7 @@ def open_gguf(path: PathLike) -> TensorFileSet:
     p = Path(path)
     m = _SPLIT_NAME.match(p.name)
     if m is None:
-        f = _core.GgufFile(str(p))
+        f = GgufFile(str(p))
         if isinstance(f.metadata.get("split.count"), int) and f.metadata["split.count"] > 1:
             raise WeightprintFormatError(
                 f"{p}: part of a {f.metadata['split.count']}-file split GGUF, but its name does not say "
@@ -134,7 +133,7 @@ def open_gguf(path: PathLike) -> TensorFileSet:
     missing = [q.name for q in paths if not q.is_file()]
     if missing:
         raise WeightprintFormatError(f"{p}: split GGUF is incomplete: missing {', '.join(missing)}")
-    files = [_core.GgufFile(str(q)) for q in paths]
+    files = [GgufFile(str(q)) for q in paths]
     for i, f in enumerate(files):
         if _split_value(f, "split.count") != count:
             raise WeightprintFormatError(

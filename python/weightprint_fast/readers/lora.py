@@ -19,8 +19,7 @@ from typing import Optional
 import numpy as np
 import scipy.linalg
 
-from .. import _core
-from ..engine import WeightprintFormatError
+from ..engine import Moments, WeightprintFormatError
 from ..naming import map_tensors, part_indices
 from .files import open_shards
 from .records import MatrixRecord, SourceInfo
@@ -33,7 +32,7 @@ def is_adapter(path: Path) -> bool:
     return path.is_dir() and (path / ADAPTER_CONFIG).is_file()
 
 
-def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> _core.Moments:
+def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> Moments:
     """Count, mean and m2 of scale * b @ a, exactly, without forming it; the higher sums and the
     extremes are unknown (NaN)."""
     m, n = b.shape[0], a.shape[1]
@@ -41,7 +40,7 @@ def delta_moments(a: np.ndarray, b: np.ndarray, scale: float) -> _core.Moments:
     total = scale * float(b.sum(axis=0) @ a.sum(axis=1))
     sumsq = scale * scale * float(np.sum((b.T @ b) * (a @ a.T)))
     nan = math.nan
-    return _core.Moments(
+    return Moments(
         count=count,
         mean=total / count,
         m2=max(0.0, sumsq - total * total / count),

@@ -10,8 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core
-from ..engine import WeightprintFormatError
+from ..engine import Moments, WeightprintFormatError
 from ..invariants import AttentionGeometry
 
 
@@ -23,7 +22,7 @@ class MatrixRecord:
     type: str
     tensor: str
     shape: tuple[int, int]
-    moments: _core.Moments
+    moments: Moments
     singular_values: Optional[np.ndarray]  # descending, up to top_k values
     error: Optional[str] = None  # why singular values are missing
     expert: Optional[int] = None

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core
+from ..engine import Moments, SvdResult
 from ..engine.analyse import Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from .files import PathLike, open_tensor_files
@@ -24,8 +24,8 @@ class TensorRecord:
     dtype: str
     shape: tuple[int, ...]
     shard: str
-    moments: Optional[_core.Moments] = None
-    svd: Optional[_core.SvdResult] = None
+    moments: Optional[Moments] = None
+    svd: Optional[SvdResult] = None
     error: Optional[str] = None  # why singular values are missing
 
     @property

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _core
+from ..engine import BlockGramSpec
 from ..engine.analyse import Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from ..invariants import (
@@ -69,7 +69,7 @@ class LineagePlan:
     qk_norm: bool
     enabled: bool = True
 
-    def spec(self, part: Part, rows: int, cols: int) -> Optional[_core.BlockGramSpec]:
+    def spec(self, part: Part, rows: int, cols: int) -> Optional[BlockGramSpec]:
         """The engine's Gram request for one part stored as rows x cols (None: not wanted)."""
         layout = gram_layout(part.type, self.geometry) if part.expert is None and self.enabled else None
         if layout is None:
@@ -84,7 +84,7 @@ class LineagePlan:
             weights = []
         if (cols if columns else rows) % block:
             return None
-        return _core.BlockGramSpec(block, columns, list(weights))
+        return BlockGramSpec(block, columns, list(weights))
 
 
 def plan_lineage(
