@@ -105,7 +105,8 @@ Raw load(const uint8_t* p) {
     return r;
 }
 
-// The hot loops: compiled for a portable baseline and for AVX2/FMA, picked at load time.
+// The hot loops: compiled for AVX-512, AVX2/FMA and a portable baseline, picked at load time
+// (simd.hpp).
 template <typename Out>
 WPF_MULTIVERSION void decode_bf16(const uint8_t* src, size_t n, Out* dst) {
     for (size_t i = 0; i < n; ++i) {

@@ -42,49 +42,53 @@ void SafetensorsFile::read_header() {
             }
             continue;
         }
-        if (entry.kind != json::Value::Kind::Object) fail(name, "entry is not an object");
-        const json::Value* dtype = nullptr;
-        const json::Value* shape = nullptr;
-        const json::Value* offsets = nullptr;
-        for (auto& [k, v] : entry.members) {
-            if (k == "dtype")
-                dtype = &v;
-            else if (k == "shape")
-                shape = &v;
-            else if (k == "data_offsets")
-                offsets = &v;
-            else
-                fail(name, "unknown field '" + k + "'");
-        }
-        if (!dtype || !shape || !offsets) fail(name, "entry needs dtype, shape and data_offsets");
-        TensorInfo t;
-        t.name = name;
-        if (dtype->kind != json::Value::Kind::String || !parse_safetensors_dtype(dtype->text, t.dtype))
-            fail(name, "unknown dtype '" + (dtype->kind == json::Value::Kind::String ? dtype->text : "?") + "'");
-        if (shape->kind != json::Value::Kind::Array) fail(name, "shape is not an array");
-        uint64_t numel = 1;
-        for (const auto& d : shape->items) {
-            uint64_t dim;
-            if (!d.as_u64(dim)) fail(name, "shape entry is not a non-negative integer");
-            t.shape.push_back(dim);
-            if (dim != 0 && numel > UINT64_MAX / dim) fail(name, "element count overflows");
-            numel *= dim;
-        }
-        t.numel = numel;
-        const uint64_t esize = block_bytes(t.dtype);  // safetensors types are one element per block
-        if (numel > UINT64_MAX / esize) fail(name, "byte size overflows");
-        if (offsets->kind != json::Value::Kind::Array || offsets->items.size() != 2 ||
-            !offsets->items[0].as_u64(t.begin) || !offsets->items[1].as_u64(t.end))
-            fail(name, "data_offsets is not a pair of non-negative integers");
-        if (t.begin > t.end) fail(name, "data_offsets out of order (begin > end)");
-        if (t.end > data_size)
-            fail(name, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-                           ") out of range: the data section has " + std::to_string(data_size) + " bytes");
-        if (t.end - t.begin != numel * esize)
-            fail(name, "size mismatch: data_offsets span " + std::to_string(t.end - t.begin) +
-                           " bytes but shape x dtype is " + std::to_string(numel * esize));
-        add_tensor(std::move(t));  // the JSON reader already rejected duplicate keys
+        add_tensor(parse_entry(name, entry, data_size));  // the JSON reader already rejected duplicate keys
     }
+}
+
+TensorInfo SafetensorsFile::parse_entry(const std::string& name, const json::Value& entry, uint64_t data_size) const {
+    if (entry.kind != json::Value::Kind::Object) fail(name, "entry is not an object");
+    const json::Value* dtype = nullptr;
+    const json::Value* shape = nullptr;
+    const json::Value* offsets = nullptr;
+    for (auto& [k, v] : entry.members) {
+        if (k == "dtype")
+            dtype = &v;
+        else if (k == "shape")
+            shape = &v;
+        else if (k == "data_offsets")
+            offsets = &v;
+        else
+            fail(name, "unknown field '" + k + "'");
+    }
+    if (!dtype || !shape || !offsets) fail(name, "entry needs dtype, shape and data_offsets");
+    TensorInfo t;
+    t.name = name;
+    if (dtype->kind != json::Value::Kind::String || !parse_safetensors_dtype(dtype->text, t.dtype))
+        fail(name, "unknown dtype '" + (dtype->kind == json::Value::Kind::String ? dtype->text : "?") + "'");
+    if (shape->kind != json::Value::Kind::Array) fail(name, "shape is not an array");
+    uint64_t numel = 1;
+    for (const auto& d : shape->items) {
+        uint64_t dim;
+        if (!d.as_u64(dim)) fail(name, "shape entry is not a non-negative integer");
+        t.shape.push_back(dim);
+        if (dim != 0 && numel > UINT64_MAX / dim) fail(name, "element count overflows");
+        numel *= dim;
+    }
+    t.numel = numel;
+    const uint64_t esize = block_bytes(t.dtype);  // safetensors types are one element per block
+    if (numel > UINT64_MAX / esize) fail(name, "byte size overflows");
+    if (offsets->kind != json::Value::Kind::Array || offsets->items.size() != 2 || !offsets->items[0].as_u64(t.begin) ||
+        !offsets->items[1].as_u64(t.end))
+        fail(name, "data_offsets is not a pair of non-negative integers");
+    if (t.begin > t.end) fail(name, "data_offsets out of order (begin > end)");
+    if (t.end > data_size)
+        fail(name, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
+                       ") out of range: the data section has " + std::to_string(data_size) + " bytes");
+    if (t.end - t.begin != numel * esize)
+        fail(name, "size mismatch: data_offsets span " + std::to_string(t.end - t.begin) +
+                       " bytes but shape x dtype is " + std::to_string(numel * esize));
+    return t;
 }
 
 // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last.

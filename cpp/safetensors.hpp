@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "json.hpp"
 #include "tensor_file.hpp"
 
 namespace wpf {
@@ -22,6 +23,7 @@ public:
 
 private:
     void read_header();
+    TensorInfo parse_entry(const std::string& name, const json::Value& entry, uint64_t data_size) const;
     void check_tiling() const;
 
     std::map<std::string, std::string> metadata_;

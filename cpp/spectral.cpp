@@ -138,25 +138,11 @@ public:
         // its small calls (basis orthogonalization) would take their cores.
         const blas::RestoreThreads restore_blas_threads;
         blas::set_threads(1);
+        allocate(max_blocks);
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
-        dmax_ = b * static_cast<size_t>(max_blocks + 1);
-        q_.assign(s * dmax_, 0.0f);
-        cq_.assign(s * dmax_, 0.0f);
-        t_.assign(dmax_ * dmax_, 0.0);
-        h_.resize(dmax_ * b);
-        tau_.resize(b);
-        int lwork = -1, info = 0;
-        float wq = 0;
-        blas::require().sgeqrf(&s_, &b_, q_.data(), &s_, tau_.data(), &wq, &lwork, &info);
-        work_.resize(static_cast<size_t>(std::max(1, static_cast<int>(wq))) * 2);
         std::copy(start_.begin(), start_.end(), q_.begin());
         orthonormalize(0, false);
-        // A check that costs little next to a block (large matrices) runs after every block from
-        // the third on. Otherwise the next one is placed where the bound should reach tol if it
-        // kept falling geometrically; Krylov convergence accelerates, so that guess overshoots
-        // and is capped at 20% more blocks.
-        int next_check = 3;
-        double prev_blocks = 0, prev_log_bound = 0;
+        CheckSchedule schedule;
         for (int j = 0; j <= max_blocks; ++j) {
             check_cancel(cancel);
             float* qj = q_.data() + s * b * static_cast<size_t>(j);
@@ -164,20 +150,10 @@ public:
             apply(qj, cqj);
             extend_projection(j);
             const bool last = j == max_blocks;
-            if (tol > 0 && (j + 1 >= next_check || last)) {
+            if (tol > 0 && (j + 1 >= schedule.next || last)) {
                 SvdResult r = rayleigh_ritz(j + 1, true);
                 if (r.error_bound <= tol) return r;
-                const double blocks = j + 1, log_bound = std::log(r.error_bound);
-                int guess = static_cast<int>(std::ceil(blocks * 1.25));
-                if (prev_blocks > 0 && log_bound < prev_log_bound) {
-                    const double slope = (log_bound - prev_log_bound) / (blocks - prev_blocks);
-                    guess = static_cast<int>(std::ceil(blocks + (std::log(tol) - log_bound) / slope));
-                }
-                next_check = cheap_check(j + 2)
-                                 ? j + 2
-                                 : std::clamp(guess, j + 2, static_cast<int>(std::ceil(blocks * 1.2)) + 1);
-                prev_blocks = blocks;
-                prev_log_bound = log_bound;
+                schedule.after(j + 1, r.error_bound, tol, cheap_check(j + 2));
             }
             if (last) break;
             std::copy_n(cqj, s * b, qj + s * b);
@@ -193,6 +169,45 @@ private:
     std::vector<float> start_, q_, cq_, h_, tau_, work_, partial_;
     size_t dmax_ = 0;        // largest basis size of this run
     std::vector<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
+
+    // Where the next Rayleigh-Ritz check goes. A check that costs little next to a block (large
+    // matrices) runs after every block from the third on. Otherwise the next one is placed where
+    // the bound should reach tol if it kept falling geometrically; Krylov convergence
+    // accelerates, so that guess overshoots and is capped at 20% more blocks.
+    struct CheckSchedule {
+        int next = 3;
+        double prev_blocks = 0, prev_log_bound = 0;
+
+        void after(int blocks_done, double bound, double tol, bool next_is_cheap) {
+            const double blocks = blocks_done, log_bound = std::log(bound);
+            int guess = static_cast<int>(std::ceil(blocks * 1.25));
+            if (prev_blocks > 0 && log_bound < prev_log_bound) {
+                const double slope = (log_bound - prev_log_bound) / (blocks - prev_blocks);
+                guess = static_cast<int>(std::ceil(blocks + (std::log(tol) - log_bound) / slope));
+            }
+            next = next_is_cheap ? blocks_done + 1
+                                 : std::clamp(guess, blocks_done + 1, static_cast<int>(std::ceil(blocks * 1.2)) + 1);
+            prev_blocks = blocks;
+            prev_log_bound = log_bound;
+        }
+    };
+
+    // The basis, its image, the projection and LAPACK's QR workspace for up to max_blocks + 1 blocks.
+    void allocate(int max_blocks) {
+        const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
+        dmax_ = b * static_cast<size_t>(max_blocks + 1);
+        q_.assign(s * dmax_, 0.0f);
+        cq_.assign(s * dmax_, 0.0f);
+        t_.assign(dmax_ * dmax_, 0.0);
+        h_.resize(dmax_ * b);
+        tau_.resize(b);
+        int lwork = -1, info = 0;
+        float wq = 0;
+        blas::require().sgeqrf(&s_, &b_, q_.data(), &s_, tau_.data(), &wq, &lwork, &info);
+        if (info != 0)
+            throw std::runtime_error("LAPACK sgeqrf workspace query failed with info=" + std::to_string(info));
+        work_.resize(static_cast<size_t>(std::max(1, static_cast<int>(wq))) * 2);
+    }
 
     // Flop model, fitted to timings: a check (dsyevr of the d x d projection, residual
     // products) costs at most an eighth of a block (two products with A).
@@ -263,6 +278,7 @@ private:
         for (int attempt = 0; attempt < 2; ++attempt) {
             for (int pass = 0; pass < 2 && d > 0; ++pass) project_out(v, d, from_product && attempt == 0 && pass == 0);
             L.sgeqrf(&s_, &b_, v, &s_, tau_.data(), work_.data(), &lwork, &info);
+            if (info != 0) throw std::runtime_error("LAPACK sgeqrf failed with info=" + std::to_string(info));
             float rmax = 0, rmin = std::numeric_limits<float>::infinity();
             for (int i = 0; i < b_; ++i) {
                 const float r = std::fabs(v[static_cast<size_t>(i) + static_cast<size_t>(i) * static_cast<size_t>(s_)]);
@@ -270,7 +286,7 @@ private:
                 rmin = std::min(rmin, r);
             }
             L.sorgqr(&s_, &b_, &b_, v, &s_, tau_.data(), work_.data(), &lwork, &info);
-            if (info != 0) throw std::runtime_error("LAPACK sorgqr failed");
+            if (info != 0) throw std::runtime_error("LAPACK sorgqr failed with info=" + std::to_string(info));
             if (d == 0 || rmin > 1e-4f * rmax) return;
         }
     }
