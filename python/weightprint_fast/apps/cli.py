@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser(
         "inspect", parents=[common], help="list the tensors of a safetensors or GGUF checkpoint"
     )
-    sp.add_argument("path", help="a .safetensors file, a directory of shards, or an index JSON")
+    sp.add_argument("path", help="a .safetensors file, a directory of shards, an index JSON, or a GGUF file")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)
 
