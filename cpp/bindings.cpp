@@ -201,13 +201,23 @@ PYBIND11_MODULE(_core, m) {
                    ", std=" + std::to_string(std::sqrt(o.variance())) + ")";
         });
 
+    py::class_<SvdPhases>(m, "SvdPhases", "Where a singular-value call's time went, in seconds.")
+        .def_readonly("products", &SvdPhases::products, "Krylov: C times a block (reads and decodes the matrix)")
+        .def_readonly("orthogonalization", &SvdPhases::orthogonalization, "Krylov: Gram-Schmidt and QR")
+        .def_readonly("projection", &SvdPhases::projection, "Krylov: the projected matrix's new columns")
+        .def_readonly("checks", &SvdPhases::checks, "Krylov: Rayleigh-Ritz and the residual certificate")
+        .def_readonly("gram", &SvdPhases::gram, "exact: the Gram matrix in double")
+        .def_readonly("eigen", &SvdPhases::eigen, "exact: dsyevr")
+        .def_readonly("fallback", &SvdPhases::fallback, "auto: Krylov was not certified, exact ran after it");
+
     py::class_<SvdResult>(m, "SvdResult", "Top singular values of a matrix and how they were obtained.")
         .def_property_readonly(
             "values", [](const SvdResult& r) { return to_array(r.values); }, "descending")
         .def_readonly("method", &SvdResult::method, "'exact', 'fast' or 'krylov' (what auto ended up using)")
         .def_readonly("error_bound", &SvdResult::error_bound,
                       "certified relative error of every value (krylov); 0 for exact; NaN for fast")
-        .def_readonly("blocks", &SvdResult::blocks, "Krylov blocks used");
+        .def_readonly("blocks", &SvdResult::blocks, "Krylov blocks used")
+        .def_readonly("phases", &SvdResult::phases);
 
     py::class_<JobResult>(m, "JobResult", "What the engine measured of one job's window.")
         .def_property_readonly("moments",
@@ -235,7 +245,9 @@ PYBIND11_MODULE(_core, m) {
                 return py::str(r.error);
             },
             "why singular values or Gram blocks are missing")
-        .def_readonly("seconds", &JobResult::seconds);
+        .def_readonly("seconds", &JobResult::seconds, "the whole job")
+        .def_readonly("stats_seconds", &JobResult::stats_seconds, "the moments pass")
+        .def_readonly("gram_seconds", &JobResult::gram_seconds, "the Gram blocks");
 
     m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
 

@@ -56,6 +56,10 @@ MatrixView job_view(const TensorFile& file, const Job& job) {
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 struct Span {
     uint64_t offset = 0, len = 0;  // bytes within the file
 };
@@ -149,6 +153,7 @@ private:
         if (job.stats) {
             r.moments = moments(v, threads, &cancel);
             r.has_stats = true;
+            r.stats_seconds = seconds_since(t0);
         }
         // A matrix the statistics found NaN or Inf in gets neither spectrum nor Gram blocks.
         const bool known_nonfinite = r.has_stats && (r.moments.nan || r.moments.inf);
@@ -164,15 +169,17 @@ private:
             }
         }
         if (job.gram.block > 0 && !known_nonfinite) {
+            const auto g0 = std::chrono::steady_clock::now();
             try {
                 r.gram = block_gram(v, job.gram, threads, &cancel);
                 r.gram_block = job.gram.block;
             } catch (const std::domain_error& e) {
                 r.error = e.what();
             }
+            r.gram_seconds = seconds_since(g0);
         }
         map.release(spans_[j].offset, spans_[j].len);
-        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.seconds = seconds_since(t0);
         bytes_done += spans_[j].len;
         ++jobs_done;
     }

@@ -33,6 +33,8 @@ struct JobResult {
     size_t gram_block = 0;     // the blocks' size when gram is set
     std::string error;         // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
+    double stats_seconds = 0;  // the moments pass
+    double gram_seconds = 0;   // the Gram blocks
 };
 
 struct Progress {

@@ -1,6 +1,7 @@
 #include "spectral.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -27,6 +28,14 @@ bool parse_svd_method(const std::string& name, SvdMethod& out) {
 }
 
 namespace {
+
+// Adds the seconds f takes to acc.
+template <typename F>
+void timed(double& acc, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 void check_cancel(const std::atomic<bool>* cancel) {
     if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
@@ -67,6 +76,8 @@ std::vector<double> sym_eig_range(double* g, int n, int il, int iu, double* z) {
 // straight from the source, then the top k eigenvalues of G.
 SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
     const auto& L = blas::require();
+    SvdResult r;
+    const auto t0 = std::chrono::steady_clock::now();
     const bool wide = a.rows <= a.cols;  // Gram of the rows when they are the short side
     const size_t s = wide ? a.rows : a.cols;
     const size_t l = wide ? a.cols : a.rows;
@@ -95,8 +106,9 @@ SvdResult exact(const MatrixView& a, int k, const std::atomic<bool>* cancel) {
         }
     }
     check_cancel(cancel);
-    std::vector<double> w = sym_eig_range(g.data(), si, si - k + 1, si, nullptr);
-    SvdResult r;
+    r.phases.gram = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<double> w;
+    timed(r.phases.eigen, [&] { w = sym_eig_range(g.data(), si, si - k + 1, si, nullptr); });
     r.method = "exact";
     for (auto it = w.rbegin(); it != w.rend(); ++it) r.values.push_back(std::sqrt(std::max(0.0, *it)));
     return r;
@@ -141,29 +153,39 @@ public:
         allocate(max_blocks);
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
         std::copy(start_.begin(), start_.end(), q_.begin());
-        orthonormalize(0, false);
+        timed(phases_.orthogonalization, [&] { orthonormalize(0, false); });
         CheckSchedule schedule;
         for (int j = 0; j <= max_blocks; ++j) {
             check_cancel(cancel);
             float* qj = q_.data() + s * b * static_cast<size_t>(j);
             float* cqj = cq_.data() + s * b * static_cast<size_t>(j);
-            apply(qj, cqj);
-            extend_projection(j);
+            timed(phases_.products, [&] { apply(qj, cqj); });
+            timed(phases_.projection, [&] { extend_projection(j); });
             const bool last = j == max_blocks;
             if (tol > 0 && (j + 1 >= schedule.next || last)) {
-                SvdResult r = rayleigh_ritz(j + 1, true);
-                if (r.error_bound <= tol) return r;
+                SvdResult r;
+                timed(phases_.checks, [&] { r = rayleigh_ritz(j + 1, true); });
+                if (r.error_bound <= tol) return with_phases(std::move(r));
                 schedule.after(j + 1, r.error_bound, tol, cheap_check(j + 2));
             }
             if (last) break;
             std::copy_n(cqj, s * b, qj + s * b);
-            orthonormalize(j + 1, true);
+            timed(phases_.orthogonalization, [&] { orthonormalize(j + 1, true); });
         }
-        if (tol > 0) return SvdResult{};  // not certified within the budget
-        return rayleigh_ritz(max_blocks + 1, false);
+        if (tol > 0) return with_phases(SvdResult{});  // not certified within the budget
+        SvdResult r;
+        timed(phases_.checks, [&] { r = rayleigh_ritz(max_blocks + 1, false); });
+        return with_phases(std::move(r));
     }
 
 private:
+    SvdPhases phases_;
+
+    SvdResult with_phases(SvdResult r) const {
+        r.phases = phases_;
+        return r;
+    }
+
     int k_, b_, threads_, s_ = 0, l_ = 0;
     GramProduct product_;
     std::vector<float> start_, q_, cq_, h_, tau_, work_, partial_;
@@ -365,6 +387,13 @@ SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
     if (max_blocks >= 8 && s >= kKrylovMinSide && opt.tol > 2 * kRoundingFloor) {
         SvdResult r = Krylov(a, k, block, opt.threads, opt.seed).run(max_blocks, opt.tol, cancel);
         if (!r.values.empty()) return r;
+        SvdResult e = exact(a, k, cancel);
+        e.phases.products = r.phases.products;  // the failed attempt's time, kept in the record
+        e.phases.orthogonalization = r.phases.orthogonalization;
+        e.phases.projection = r.phases.projection;
+        e.phases.checks = r.phases.checks;
+        e.phases.fallback = true;
+        return e;
     }
     return exact(a, k, cancel);
 }

@@ -26,11 +26,23 @@ struct SvdOptions {
     uint64_t seed = 0x5EED;
 };
 
+// Where a call's time went, in seconds (bench/bench_breakdown.py reports them).
+struct SvdPhases {
+    double products = 0;           // Krylov: C times a block (the matrix is read and decoded here)
+    double orthogonalization = 0;  // Krylov: Gram-Schmidt and QR of each new block
+    double projection = 0;         // Krylov: the projected matrix's new columns
+    double checks = 0;             // Krylov: Rayleigh-Ritz and the residual certificate
+    double gram = 0;               // exact: the Gram matrix in double (read, decode, dsyrk)
+    double eigen = 0;              // exact: dsyevr on it
+    bool fallback = false;         // auto: Krylov did not certify tol, so exact ran after it
+};
+
 struct SvdResult {
     std::vector<double> values;  // descending, min(k, rows, cols) of them
     std::string method;          // "exact", "fast" or "krylov" (what Auto ended up using)
     double error_bound = 0;      // certified relative bound (krylov); 0 for exact; NaN for fast
     int blocks = 0;              // Krylov blocks used
+    SvdPhases phases;
 };
 
 // Throws std::domain_error if the matrix holds NaN or Inf. Checks `cancel` between BLAS calls.

@@ -132,17 +132,19 @@ def test_version():
 
 
 def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
-    # A checkpoint whose analysis takes seconds; SIGINT arrives after 0.3 s.
+    # A checkpoint whose analysis takes seconds (8 exact 2048 x 2048 spectra, one thread); SIGINT
+    # arrives 0.3 s after the engine is warm (SciPy's import is not part of the clock).
     rng = np.random.default_rng(0)
     save_file(
         {
-            f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((1024, 1024)).astype(np.float32)
-            for i in range(12)
+            f"model.layers.{i}.mlp.up_proj.weight": rng.standard_normal((2048, 2048)).astype(np.float32)
+            for i in range(8)
         },
         str(tmp_path / "model.safetensors"),
     )
     script = textwrap.dedent(f"""
-        import os, signal, threading, weightprint_fast as wf
+        import os, signal, threading, numpy as np, weightprint_fast as wf
+        wf.matrix_stats(np.zeros(4, dtype=np.float32))
         threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         try:
             wf.scan({str(tmp_path)!r}, k=16, method="exact", threads=1)

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine import BlockGramSpec
-from ..engine.analyse import Window, analyse
+from ..engine.analyse import TensorFileSet, Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from ..invariants import (
     AttentionGeometry,
@@ -125,8 +125,21 @@ def gguf_config(metadata: Mapping) -> dict:
     return config
 
 
-def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
-    """Records of every projection matrix of a safetensors or GGUF checkpoint."""
+@dataclass
+class CheckpointPlan:
+    """A checkpoint opened and planned: its files, config, and one engine window per projection
+    part, with the part each window measures."""
+
+    shards: TensorFileSet
+    config: dict
+    metadata: Mapping
+    lineage: LineagePlan
+    windows: list[Window]
+    parts: list[tuple[MappedTensor, Part]]
+
+
+def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
+    """Opens a safetensors or GGUF checkpoint and plans its engine windows."""
     shards = open_tensor_files(path)
     gguf = shards.format == "gguf"
     metadata = shards.files[0].metadata if gguf else {}
@@ -141,12 +154,20 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     plan = plan_lineage(
         mapped, list(by_name), config, lambda name: shards.read(by_name[name]), settings.invariants
     )
-    windows, owners = [], []
+    windows, parts = [], []
     for mt in mapped:
         for part in mt.parts:
             w = _window(mt, part, by_name[mt.name], settings.top_k)
             windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
-            owners.append((mt, part))
+            parts.append((mt, part))
+    return CheckpointPlan(shards, config, metadata, plan, windows, parts)
+
+
+def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
+    """Records of every projection matrix of a safetensors or GGUF checkpoint."""
+    cp = plan_checkpoint(path, settings)
+    shards, windows, plan, metadata, config = cp.shards, cp.windows, cp.lineage, cp.metadata, cp.config
+    mapped = [mt for mt, _ in cp.parts]
     bar = progress_bar(path.name) if show_progress(settings.progress) else None
     try:
         results = analyse(
@@ -156,7 +177,7 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
         if bar is not None:
             bar.close()
     records = []
-    for (mt, part), w, r in zip(owners, windows, results):
+    for (mt, part), w, r in zip(cp.parts, windows, results):
         assert r.moments is not None  # every window asks for moments
         svd = None if r.svd is None else r.svd.values
         records.append(
@@ -167,7 +188,7 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     families = sorted({mt.family for mt in mapped})
     extra = (
         {"name": metadata.get("general.name"), "files": len(shards.paths)}
-        if gguf
+        if shards.format == "gguf"
         else {"shards": len(shards.paths)}
     )
     info = SourceInfo(
