@@ -145,6 +145,8 @@ def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, threading, numpy as np, weightprint_fast as wf
         wf.matrix_stats(np.zeros(4, dtype=np.float32))
+        # A parent that ignores SIGINT (a background job of a script) passes that on: restore it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         try:
             wf.scan({str(tmp_path)!r}, k=16, method="exact", threads=1)
