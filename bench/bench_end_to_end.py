@@ -44,7 +44,7 @@ def torch_loop(root: Path, k: int) -> tuple[dict, dict]:
     svals = {}
     for shard in sorted(root.glob("model-*.safetensors")):
         with safe_open(str(shard), framework="pt") as f:
-            for name in f:
+            for name in f.keys():  # noqa: SIM118 - safe_open is not iterable
                 layer, kind = int(name.split(".")[2]), TYPES[name.split(".")[-2]]
                 w = f.get_tensor(name).float()
                 std, mean = torch.std_mean(w, correction=0)
