@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional, Union
 
@@ -103,10 +104,10 @@ def _open_index(index_path: Path) -> TensorFileSet:
 _SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-def _split_value(f: GgufFile, key: str) -> int:
-    value = f.metadata.get(key)
+def _split_value(path: str, metadata: Mapping, key: str) -> int:
+    value = metadata.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise WeightprintFormatError(f"{f.path}: GGUF split file without an integer '{key}'")
+        raise WeightprintFormatError(f"{path}: GGUF split file without an integer '{key}'")
     return value
 
 
@@ -119,11 +120,11 @@ def open_gguf(path: PathLike) -> TensorFileSet:
     m = _SPLIT_NAME.match(p.name)
     if m is None:
         f = GgufFile(str(p))
-        if isinstance(f.metadata.get("split.count"), int) and f.metadata["split.count"] > 1:
+        parts = f.metadata.get("split.count")
+        if isinstance(parts, int) and parts > 1:
             raise WeightprintFormatError(
-                f"{p}: part of a {f.metadata['split.count']}-file split GGUF, but its name does not say "
-                "which "
-                f"(expected NAME-0000K-of-0000N.gguf)"
+                f"{p}: part of a {parts}-file split GGUF, but its name does not say which "
+                "(expected NAME-0000K-of-0000N.gguf)"
             )
         return TensorFileSet([p], [f])
     count = int(m["count"])
@@ -134,14 +135,15 @@ def open_gguf(path: PathLike) -> TensorFileSet:
     if missing:
         raise WeightprintFormatError(f"{p}: split GGUF is incomplete: missing {', '.join(missing)}")
     files = [GgufFile(str(q)) for q in paths]
+    declared = 0
     for i, f in enumerate(files):
-        if _split_value(f, "split.count") != count:
-            raise WeightprintFormatError(
-                f"{f.path}: split.count is {f.metadata['split.count']}, its name says {count}"
-            )
-        if _split_value(f, "split.no") != i:
-            raise WeightprintFormatError(f"{f.path}: split.no is {f.metadata['split.no']}, its name says {i}")
-    declared = _split_value(files[0], "split.tensors.count")
+        meta = f.metadata  # converted to Python once per file
+        if (n := _split_value(f.path, meta, "split.count")) != count:
+            raise WeightprintFormatError(f"{f.path}: split.count is {n}, its name says {count}")
+        if (n := _split_value(f.path, meta, "split.no")) != i:
+            raise WeightprintFormatError(f"{f.path}: split.no is {n}, its name says {i}")
+        if i == 0:
+            declared = _split_value(f.path, meta, "split.tensors.count")
     shards = TensorFileSet(paths, files)
     if len(shards.tensors) != declared:
         raise WeightprintFormatError(
