@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from common import cores, median_time
-from gguf_files import random_blocks, write_gguf
+from gguf_files import llama_projection_shapes, random_blocks, write_gguf
 from weightprint_fast import _core
 from weightprint_fast.readers.tensor_files import gguf_config
 
@@ -83,16 +83,7 @@ def llama_q4_k_m(
     path: Path, layers: int, hidden: int = 2048, ffn: int = 5632, heads: int = 16, kv: int = 4
 ) -> Path:
     rng = np.random.default_rng(1)
-    head_dim = hidden // heads
-    shapes = {
-        "attn_q": (hidden, hidden),
-        "attn_k": (kv * head_dim, hidden),
-        "attn_v": (kv * head_dim, hidden),
-        "attn_output": (hidden, hidden),
-        "ffn_gate": (ffn, hidden),
-        "ffn_up": (ffn, hidden),
-        "ffn_down": (hidden, ffn),
-    }
+    shapes = llama_projection_shapes(hidden, ffn, heads, kv)
     tensors: dict = {}
     for i in range(layers):
         tensors[f"blk.{i}.attn_norm.weight"] = (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32)

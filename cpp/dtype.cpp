@@ -49,6 +49,18 @@ constexpr DTypeInfo kInfo[] = {
 
 const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }
 
+// The first type whose table entry matches; false if none does.
+template <typename Match>
+bool find_dtype(Match&& match, DType& out) {
+    for (size_t i = 0; i < std::size(kInfo); ++i) {
+        if (match(kInfo[i], static_cast<DType>(i))) {
+            out = static_cast<DType>(i);
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 // Branch-free, so that loops over it vectorize: every case is computed and one is selected.
@@ -210,33 +222,15 @@ void decode_range_t(DType t, const uint8_t* src, size_t first, size_t n, Out* ds
 }  // namespace
 
 bool parse_safetensors_dtype(const std::string& name, DType& out) {
-    for (size_t i = 0; i < std::size(kInfo); ++i) {
-        if (kInfo[i].safetensors && name == kInfo[i].name) {
-            out = static_cast<DType>(i);
-            return true;
-        }
-    }
-    return false;
+    return find_dtype([&](const DTypeInfo& d, DType) { return d.safetensors && name == d.name; }, out);
 }
 
 bool ggml_dtype(uint32_t id, DType& out) {
-    for (size_t i = 0; i < std::size(kInfo); ++i) {
-        if (kInfo[i].ggml_id >= 0 && static_cast<uint32_t>(kInfo[i].ggml_id) == id) {
-            out = static_cast<DType>(i);
-            return true;
-        }
-    }
-    return false;
+    return find_dtype([&](const DTypeInfo& d, DType) { return d.ggml_id >= 0 && uint32_t(d.ggml_id) == id; }, out);
 }
 
 bool parse_float_dtype(const std::string& name, DType& out) {
-    for (size_t i = 0; i < std::size(kInfo); ++i) {
-        if (name == kInfo[i].name && is_float(static_cast<DType>(i))) {
-            out = static_cast<DType>(i);
-            return true;
-        }
-    }
-    return false;
+    return find_dtype([&](const DTypeInfo& d, DType t) { return name == d.name && is_float(t); }, out);
 }
 
 const char* dtype_name(DType t) { return info(t).name; }

@@ -46,6 +46,20 @@ _SCALES = {
 }
 
 
+def llama_projection_shapes(hidden: int, ffn: int, heads: int, kv_heads: int) -> dict[str, tuple[int, int]]:
+    """GGUF projection name (``blk.N.{name}.weight``) -> numpy shape, for one Llama layer."""
+    head_dim = hidden // heads
+    return {
+        "attn_q": (hidden, hidden),
+        "attn_k": (kv_heads * head_dim, hidden),
+        "attn_v": (kv_heads * head_dim, hidden),
+        "attn_output": (hidden, hidden),
+        "ffn_gate": (ffn, hidden),
+        "ffn_up": (ffn, hidden),
+        "ffn_down": (hidden, ffn),
+    }
+
+
 def random_blocks(dtype: str, n_values: int, rng: np.random.Generator, scale: float = 0.01) -> np.ndarray:
     """Raw bytes of n_values elements of a ggml type: random codes with finite, small f16 scales."""
     _, elements, size = GGML[dtype]

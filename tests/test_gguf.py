@@ -16,6 +16,7 @@ from gguf_files import (
     kv,
     kv_str,
     kv_u32,
+    llama_projection_shapes,
     random_blocks,
     tensor_info,
     write_gguf,
@@ -70,16 +71,7 @@ def test_quantized_singular_values_match_lapack(method, rng):
 
 def _model(rng, dtype, layers=2, hidden=256, ffn=512, heads=4, kv_heads=2):
     """A small Llama-shaped GGUF tensor set in one type, and its dequantized weights by HF name."""
-    head_dim = hidden // heads
-    shapes = {
-        "attn_q": (hidden, hidden),
-        "attn_k": (kv_heads * head_dim, hidden),
-        "attn_v": (kv_heads * head_dim, hidden),
-        "attn_output": (hidden, hidden),
-        "ffn_gate": (ffn, hidden),
-        "ffn_up": (ffn, hidden),
-        "ffn_down": (hidden, ffn),
-    }
+    shapes = llama_projection_shapes(hidden, ffn, heads, kv_heads)
     hf = {
         "attn_q": "self_attn.q_proj",
         "attn_k": "self_attn.k_proj",
