@@ -32,6 +32,7 @@ PHASES = (
     "projection",
     "checks",
     "exact gram",
+    "exact certificate",
     "exact eigen",
     "gram blocks",
     "other",
@@ -47,6 +48,7 @@ def phases_of(r) -> dict[str, float]:
         "projection": p.projection if p else 0.0,
         "checks": p.checks if p else 0.0,
         "exact gram": p.gram if p else 0.0,
+        "exact certificate": p.certificate if p else 0.0,
         "exact eigen": p.eigen if p else 0.0,
         "gram blocks": r.gram_seconds,
     }

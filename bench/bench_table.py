@@ -10,8 +10,8 @@ Usage:
 
 torch.linalg.svdvals is given the matrix in its faster orientation (tall), which is the fairest
 version of it; torch does not transpose wide matrices by itself. Errors are relative to the
-engine's exact method (double-precision Gram + LAPACK), itself checked against LAPACK's full SVD
-in the tests. `auto tol=T` rows certify T instead of the default 1e-3.
+engine's exact method (double-precision Gram, certified Krylov or LAPACK), itself checked
+against LAPACK's full SVD in the tests. `auto tol=T` rows certify T instead of the default 1e-3.
 
 --extrapolate-above N: full SVDs (torch.linalg.svdvals, scipy) of matrices with more than N
 elements are not run; their time is extrapolated from the largest one measured in the same run,

@@ -38,6 +38,10 @@ void init_blas(const py::dict& capsules, uintptr_t set_threads, uintptr_t get_th
     t.dsyevr = capsule_pointer<blas::dsyevr_t>(capsules, "dsyevr");
     t.sgeqrf = capsule_pointer<blas::sgeqrf_t>(capsules, "sgeqrf");
     t.sorgqr = capsule_pointer<blas::sorgqr_t>(capsules, "sorgqr");
+    t.dgemm = capsule_pointer<blas::dgemm_t>(capsules, "dgemm");
+    t.dgeqrf = capsule_pointer<blas::dgeqrf_t>(capsules, "dgeqrf");
+    t.dorgqr = capsule_pointer<blas::dorgqr_t>(capsules, "dorgqr");
+    t.dpotrf = capsule_pointer<blas::dpotrf_t>(capsules, "dpotrf");
     t.set_threads = reinterpret_cast<blas::set_threads_t*>(set_threads);
     t.get_threads = reinterpret_cast<blas::get_threads_t*>(get_threads);
 }
@@ -205,9 +209,10 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("products", &SvdPhases::products, "Krylov: C times a block (reads and decodes the matrix)")
         .def_readonly("orthogonalization", &SvdPhases::orthogonalization, "Krylov: Gram-Schmidt and QR")
         .def_readonly("projection", &SvdPhases::projection, "Krylov: the projected matrix's new columns")
-        .def_readonly("checks", &SvdPhases::checks, "Krylov: Rayleigh-Ritz and the residual certificate")
+        .def_readonly("checks", &SvdPhases::checks, "Krylov: Rayleigh-Ritz and the residual bounds")
+        .def_readonly("certificate", &SvdPhases::certificate, "exact: the inertia count (Cholesky of a shifted G)")
         .def_readonly("gram", &SvdPhases::gram, "exact: the Gram matrix in double")
-        .def_readonly("eigen", &SvdPhases::eigen, "exact: dsyevr")
+        .def_readonly("eigen", &SvdPhases::eigen, "exact: dsyevr, when the Krylov run on G was not certified")
         .def_readonly("fallback", &SvdPhases::fallback, "auto: Krylov was not certified, exact ran after it");
 
     py::class_<SvdResult>(m, "SvdResult", "Top singular values of a matrix and how they were obtained.")

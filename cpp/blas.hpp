@@ -9,6 +9,8 @@ namespace wpf::blas {
 
 using sgemm_t = void(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
                      const int*, const float*, const int*, const float*, float*, const int*);
+using dgemm_t = void(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+                     const int*, const double*, const int*, const double*, double*, const int*);
 using dsyrk_t = void(const char*, const char*, const int*, const int*, const double*, const double*, const int*,
                      const double*, double*, const int*);
 using ssyrk_t = void(const char*, const char*, const int*, const int*, const float*, const float*, const int*,
@@ -18,16 +20,24 @@ using dsyevr_t = void(const char*, const char*, const char*, const int*, double*
                       double*, const int*, int*, const int*, int*);
 using sgeqrf_t = void(const int*, const int*, float*, const int*, float*, float*, const int*, int*);
 using sorgqr_t = void(const int*, const int*, const int*, float*, const int*, const float*, float*, const int*, int*);
+using dgeqrf_t = void(const int*, const int*, double*, const int*, double*, double*, const int*, int*);
+using dorgqr_t = void(const int*, const int*, const int*, double*, const int*, const double*, double*, const int*,
+                      int*);
+using dpotrf_t = void(const char*, const int*, double*, const int*, int*);
 using set_threads_t = void(int);
 using get_threads_t = int();
 
 struct Table {
     sgemm_t* sgemm = nullptr;
+    dgemm_t* dgemm = nullptr;
     ssyrk_t* ssyrk = nullptr;
     dsyrk_t* dsyrk = nullptr;
     dsyevr_t* dsyevr = nullptr;
     sgeqrf_t* sgeqrf = nullptr;
     sorgqr_t* sorgqr = nullptr;
+    dgeqrf_t* dgeqrf = nullptr;
+    dorgqr_t* dorgqr = nullptr;
+    dpotrf_t* dpotrf = nullptr;
     // Optional: OpenBLAS's thread-count controls, so the scheduler can avoid oversubscription.
     set_threads_t* set_threads = nullptr;
     get_threads_t* get_threads = nullptr;

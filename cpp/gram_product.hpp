@@ -22,6 +22,8 @@ public:
 
     size_t short_side() const { return s_; }
     size_t long_side() const { return l_; }
+    // Floating-point operations per column of x in apply().
+    double column_flops() const { return 4.0 * static_cast<double>(s_) * static_cast<double>(l_); }
 
     // y = C x for x, y: short_side x width, column-major. Throws std::domain_error if A holds
     // NaN or Inf (checked on the first call, which reads every element).

@@ -10,7 +10,8 @@
 namespace wpf {
 
 enum class SvdMethod {
-    Exact,  // Gram matrix of the short side in double + LAPACK dsyevr restricted to the top k
+    Exact,  // Gram matrix of the short side in double; a Krylov run on it certified to 1e-10 relative,
+            // or LAPACK dsyevr restricted to the top k
     Fast,   // block Krylov subspace in float, a fixed number of blocks, no accuracy check
     Auto,   // block Krylov grown until a residual bound certifies `tol`; exact when cheaper or uncertified
 };
@@ -31,16 +32,17 @@ struct SvdPhases {
     double products = 0;           // Krylov: C times a block (the matrix is read and decoded here)
     double orthogonalization = 0;  // Krylov: Gram-Schmidt and QR of each new block
     double projection = 0;         // Krylov: the projected matrix's new columns
-    double checks = 0;             // Krylov: Rayleigh-Ritz and the residual certificate
+    double checks = 0;             // Krylov: Rayleigh-Ritz and the residual bounds
+    double certificate = 0;        // exact: the inertia count (Cholesky) proving no value was missed
     double gram = 0;               // exact: the Gram matrix in double (read, decode, dsyrk)
-    double eigen = 0;              // exact: dsyevr on it
+    double eigen = 0;              // exact: dsyevr on it, when the Krylov run on it was not certified
     bool fallback = false;         // auto: Krylov did not certify tol, so exact ran after it
 };
 
 struct SvdResult {
     std::vector<double> values;  // descending, min(k, rows, cols) of them
     std::string method;          // "exact", "fast" or "krylov" (what Auto ended up using)
-    double error_bound = 0;      // certified relative bound (krylov); 0 for exact; NaN for fast
+    double error_bound = 0;      // certified relative bound; 0 when dsyevr computed them; NaN for fast
     int blocks = 0;              // Krylov blocks used
     SvdPhases phases;
 };

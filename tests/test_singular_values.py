@@ -160,3 +160,65 @@ def test_auto_tolerance_under_the_float32_rounding_floor_runs_exact(rng):
     np.testing.assert_allclose(got, exact_top(a, 16), rtol=1e-9)
     _, loose = wf.top_singular_values(a, 16, "auto", details=True)
     assert loose.method == "krylov" and loose.error_bound >= 1e-6
+
+
+# From a 2048 short side on, exact runs a Krylov method on the Gram matrix in double and proves
+# its values (residual bounds plus an inertia count) to 1e-10, or hands over to LAPACK.
+EXACT_TOL = 1e-10
+
+
+def gram_top(a, k):
+    """LAPACK's top k singular values via the Gram matrix in double (dsyevr), for large a."""
+    import scipy.linalg
+
+    a = np.asarray(a, dtype=np.float64)
+    g = a @ a.T if a.shape[0] <= a.shape[1] else a.T @ a
+    n = g.shape[0]
+    w = scipy.linalg.eigh(g, eigvals_only=True, subset_by_index=[n - k, n - 1], driver="evr")
+    return np.sqrt(np.maximum(w[::-1], 0))
+
+
+@pytest.mark.parametrize("shape", [(2048, 2048), (2600, 2048), (2048, 3000)])
+def test_exact_certifies_a_large_flat_spectrum_within_its_tolerance(rng, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    got, info = wf.top_singular_values(a, 16, "exact", details=True)
+    ref = np.linalg.svd(a.astype(np.float64), compute_uv=False)[:16]
+    assert info.blocks > 0 and info.phases.eigen == 0 and info.phases.certificate > 0
+    assert 0 < info.error_bound <= EXACT_TOL
+    assert np.max(np.abs(got - ref) / ref) <= info.error_bound
+
+
+def test_exact_certifies_a_large_heavy_tailed_spectrum(rng):
+    s = 10.0 * np.arange(1, 2049, dtype=np.float64) ** -0.5
+    a = with_spectrum(rng, 2048, 2300, s)
+    got, info = wf.top_singular_values(a, 24, "exact", details=True)
+    assert info.blocks > 0 and info.error_bound <= EXACT_TOL
+    np.testing.assert_allclose(got, s[:24], rtol=EXACT_TOL)
+
+
+def test_exact_hands_a_tie_across_the_kth_value_to_lapack(rng):
+    # sigma_16 == sigma_17: no gap separates the top 16 from the rest, so nothing is certified.
+    s = np.concatenate([np.linspace(10, 5, 16), [5.0], np.linspace(4, 1, 2031)])
+    a = with_spectrum(rng, 2048, 2048, s)
+    got, info = wf.top_singular_values(a, 16, "exact", details=True)
+    assert info.blocks == 0 and info.phases.eigen > 0
+    np.testing.assert_allclose(got, s[:16], rtol=1e-12)
+
+
+def test_exact_hands_a_top_value_repeated_past_the_block_to_lapack(rng):
+    # 20 equal top values, a block of 16: the inertia count finds more than 16 above the gap.
+    s = np.concatenate([np.full(20, 10.0), np.linspace(5, 1, 2028)])
+    a = with_spectrum(rng, 2048, 2048, s)
+    got, info = wf.top_singular_values(a, 16, "exact", details=True)
+    assert info.phases.certificate > 0  # the count ran, and refuted the run
+    assert info.blocks == 0 and info.phases.eigen > 0
+    np.testing.assert_allclose(got, s[:16], rtol=1e-12)
+
+
+def test_exact_on_large_rank_deficient_matrix_returns_zeros_past_the_rank(rng):
+    a = rng.standard_normal((2048, 10)) @ rng.standard_normal((10, 2048))
+    got, info = wf.top_singular_values(a, 16, "exact", details=True)
+    ref = gram_top(a, 16)
+    assert info.blocks == 0  # values at the rounding level have no relative certificate
+    np.testing.assert_allclose(got[:10], ref[:10], rtol=1e-12)
+    assert np.all(got[10:] <= 1e-6 * ref[0])

@@ -41,8 +41,8 @@ __all__ = [
     "engine",
 ]
 
-_BLAS = ("sgemm", "ssyrk", "dsyrk")
-_LAPACK = ("dsyevr", "sgeqrf", "sorgqr")
+_BLAS = ("sgemm", "dgemm", "ssyrk", "dsyrk")
+_LAPACK = ("dsyevr", "sgeqrf", "sorgqr", "dgeqrf", "dorgqr", "dpotrf")
 
 
 def _openblas_thread_functions() -> tuple[int, int]:
