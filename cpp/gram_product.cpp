@@ -36,13 +36,13 @@ bool wide_vectors() {
 // Kernels on R rows of decoded values a (row stride lda, n columns) and blocks of row length pw,
 // columns c0 .. c0 + W vectors of V.
 
-// out[r] = sum_p a[r][p] x[p]
+// out[r] += sum_p a[r][p] x[p]
 template <typename V, int R, int W>
 WPF_MULTIVERSION void dot_rows(const float* a, size_t lda, size_t n, const float* x, size_t pw, size_t c0, float* out) {
     constexpr size_t L = sizeof(V) / sizeof(float);
     V acc[R][W];
     for (int r = 0; r < R; ++r)
-        for (int w = 0; w < W; ++w) acc[r][w] = V{};
+        for (int w = 0; w < W; ++w) std::memcpy(&acc[r][w], out + r * pw + c0 + w * L, sizeof(V));
     for (size_t p = 0; p < n; ++p) {
         V xv[W];
         for (int w = 0; w < W; ++w) std::memcpy(&xv[w], x + p * pw + c0 + w * L, sizeof(V));
@@ -121,13 +121,41 @@ void axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, siz
         for (size_t r = 0; r < rows; ++r) axpy_all<1>(a + r * lda, lda, n, z + r * pw, pw, y);
 }
 
+// The two products on a panel of rows of A, by chunks of kChunk columns: each chunk of x (or
+// y) is used by every row of the panel while it sits in L1, instead of streaming all of x and
+// y (512 KB each at 4096 x 32) through the cache for every kRows rows. Measured on a 2-core
+// AVX2 EPYC, 32 columns: 88 -> 119 GFLOP/s (4096^2), 100 -> 126 (14336 x 4096), 99 -> 115
+// (4096 x 14336); chunks of 256 and tiles of 6 rows measured no better.
+constexpr size_t kChunk = 128;
+
+// out (rows x pw) += a (rows x n) x (n x pw)
+void panel_dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+    for (size_t c0 = 0; c0 < n; c0 += kChunk) {
+        const size_t cn = std::min(kChunk, n - c0);
+        for (size_t r = 0; r < rows; r += kRows)
+            dot(std::min(kRows, rows - r), a + r * lda + c0, lda, cn, x + c0 * pw, pw, out + r * pw);
+    }
+}
+
+// y (n x pw) += a^T (n x rows) z (rows x pw)
+void panel_axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
+    for (size_t c0 = 0; c0 < n; c0 += kChunk) {
+        const size_t cn = std::min(kChunk, n - c0);
+        for (size_t r = 0; r < rows; r += kRows)
+            axpy(std::min(kRows, rows - r), a + r * lda + c0, lda, cn, z + r * pw, pw, y + c0 * pw);
+    }
+}
+
 bool rows_finite(const float* a, size_t lda, size_t rows, size_t n) {
     for (size_t r = 0; r < rows; ++r)
         if (!all_finite(a + r * lda, n)) return false;
     return true;
 }
 
-// Columns of A per slice when forming A^T x of a wide A: the slice of A^T x stays in L2.
+// Rows of A per panel: a decoded tall panel (16 x 4096 floats) stays in L2 for both products.
+constexpr size_t kPanelRows = 16;
+
+// Columns of a wide A per decoded panel (16 x 2048 floats), and per worker's slice of A^T x.
 constexpr size_t kSlice = 2048;
 
 }  // namespace
@@ -173,21 +201,22 @@ const float* GramProduct::rows_at(size_t i, size_t rows, size_t j0, size_t n, fl
     return tile;
 }
 
-// Tall A (l x s): per tile of rows, z = tile x, then y += tile^T z; each worker sums into its
+// Tall A (l x s): per panel of rows, z = panel x, then y += panel^T z; each worker sums into its
 // own copy of y. False if the first call met NaN or Inf.
 bool GramProduct::apply_tall() {
     std::atomic<bool> finite{true};
     parallel_ranges(workers_, l_, [&](int w, size_t begin, size_t end) {
         float* part = work_.data() + static_cast<size_t>(w) * s_ * pw_;
         std::fill(part, part + s_ * pw_, 0.0f);
-        std::vector<float> tile(direct_ ? 0 : kRows * s_), z(kRows * pw_);
-        for (size_t i = begin; i < end; i += kRows) {
-            const size_t rows = std::min(kRows, end - i);
+        std::vector<float> tile(direct_ ? 0 : kPanelRows * s_), z(kPanelRows * pw_);
+        for (size_t i = begin; i < end; i += kPanelRows) {
+            const size_t rows = std::min(kPanelRows, end - i);
             size_t lda = 0;
             const float* t = rows_at(i, rows, 0, s_, tile.data(), lda);
             if (!checked_ && !rows_finite(t, lda, rows, s_)) finite = false;
-            dot(rows, t, lda, s_, x_.data(), pw_, z.data());
-            axpy(rows, t, lda, s_, z.data(), pw_, part);
+            std::fill(z.begin(), z.end(), 0.0f);
+            panel_dot(rows, t, lda, s_, x_.data(), pw_, z.data());
+            panel_axpy(rows, t, lda, s_, z.data(), pw_, part);
         }
     });
     return finite;
@@ -198,28 +227,32 @@ bool GramProduct::apply_tall() {
 bool GramProduct::apply_wide() {
     const size_t slices = (l_ + kSlice - 1) / kSlice;
     parallel_ranges(std::min<int>(workers_, static_cast<int>(slices)), slices, [&](int, size_t begin, size_t end) {
-        std::vector<float> tile(direct_ ? 0 : kRows * kSlice);
+        std::vector<float> tile(direct_ ? 0 : kPanelRows * kSlice);
         for (size_t sl = begin; sl < end; ++sl) {
             const size_t j0 = sl * kSlice, n = std::min(kSlice, l_ - j0);
             float* zs = work_.data() + j0 * pw_;
             std::fill(zs, zs + n * pw_, 0.0f);
-            for (size_t i = 0; i < s_; i += kRows) {
-                const size_t rows = std::min(kRows, s_ - i);
+            for (size_t i = 0; i < s_; i += kPanelRows) {
+                const size_t rows = std::min(kPanelRows, s_ - i);
                 size_t lda = 0;
                 const float* t = rows_at(i, rows, j0, n, tile.data(), lda);
-                axpy(rows, t, lda, n, x_.data() + i * pw_, pw_, zs);
+                panel_axpy(rows, t, lda, n, x_.data() + i * pw_, pw_, zs);
             }
         }
     });
     std::atomic<bool> finite{true};
     parallel_ranges(workers_, s_, [&](int, size_t begin, size_t end) {
-        std::vector<float> tile(direct_ ? 0 : kRows * l_);
-        for (size_t i = begin; i < end; i += kRows) {
-            const size_t rows = std::min(kRows, end - i);
-            size_t lda = 0;
-            const float* t = rows_at(i, rows, 0, l_, tile.data(), lda);
-            if (!checked_ && !rows_finite(t, lda, rows, l_)) finite = false;
-            dot(rows, t, lda, l_, work_.data(), pw_, y_.data() + i * pw_);
+        std::vector<float> tile(direct_ ? 0 : kPanelRows * kSlice);
+        std::fill(y_.data() + begin * pw_, y_.data() + end * pw_, 0.0f);
+        for (size_t i = begin; i < end; i += kPanelRows) {
+            const size_t rows = std::min(kPanelRows, end - i);
+            for (size_t j0 = 0; j0 < l_; j0 += kSlice) {
+                const size_t n = std::min(kSlice, l_ - j0);
+                size_t lda = 0;
+                const float* t = rows_at(i, rows, j0, n, tile.data(), lda);
+                if (!checked_ && !rows_finite(t, lda, rows, n)) finite = false;
+                panel_dot(rows, t, lda, n, work_.data() + j0 * pw_, pw_, y_.data() + i * pw_);
+            }
         }
     });
     return finite;

@@ -1,8 +1,8 @@
 // y = C x for C = A^T A (A tall) or A A^T (A wide) and a skinny block x: the product every
 // Krylov step makes. BLAS would run it as two GEMMs with few right-hand sides on a float copy
 // of A, packing A for each (about a third of a core's peak at 26 columns). Here A is read where
-// it lies, in its own dtype, a few rows at a time: each tile is decoded into a small buffer and
-// used for both products while it sits in cache. No copy of A is made.
+// it lies, in its own dtype, a panel of rows at a time: each panel is decoded into a small
+// buffer and used for both products while it sits in cache. No copy of A is made.
 #pragma once
 #include <cstddef>
 #include <vector>
