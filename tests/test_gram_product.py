@@ -35,7 +35,8 @@ def test_matches_numpy_for_every_block_width(rng, shape, width):
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 @pytest.mark.parametrize("shape", [(1003, 257), (257, 5003)], ids=["tall", "wide"])
 def test_threads_split_the_work_without_changing_the_result(rng, shape, threads):
-    # Not multiples of the 4-row tile, of any thread count, or (wide) of the 2048-column slice.
+    # Not multiples of the 16-row panel, the 4-row tile, the 128-column chunk, any thread count,
+    # or (wide) the 2048-column slice.
     a = rng.standard_normal(shape).astype(np.float32)
     x = rng.standard_normal((min(shape), 26)).astype(np.float32)
     assert relative_error(product(a, x, threads), reference(a, x)) < 1e-5
