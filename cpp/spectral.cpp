@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 
@@ -306,6 +307,20 @@ private:
     }
 };
 
+// Uninitialized storage: the basis is sized for max_blocks, but most runs stop after a few
+// blocks, and zero-filling all of it (faulting every page in) cost ~60 ms per 4096-wide matrix.
+// Every element is written before it is read.
+template <typename T>
+class Scratch {
+public:
+    void allocate(size_t n) { p_.reset(new T[n]); }
+    T* data() { return p_.get(); }
+    const T* data() const { return p_.get(); }
+
+private:
+    std::unique_ptr<T[]> p_;
+};
+
 // Block Krylov subspace of the symmetric operator C of `Product` (float: A^T A or A A^T read from
 // the source; double: exact's Gram matrix), with full reorthogonalization and Rayleigh-Ritz. With
 // tol > 0 it grows until `certify` bounds every one of the top k singular values within tol
@@ -331,7 +346,7 @@ public:
         blas::set_threads(1);
         allocate(max_blocks);
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
-        std::copy(start_.begin(), start_.end(), q_.begin());
+        std::copy(start_.begin(), start_.end(), q_.data());
         timed(phases_.orthogonalization, [&] { orthonormalize(0, false); });
         CheckSchedule schedule;
         for (int j = 0; j <= max_blocks; ++j) {
@@ -378,9 +393,10 @@ private:
 
     int k_, b_, threads_, s_ = 0;
     Product& product_;
-    std::vector<T> start_, q_, cq_, h_, tau_, work_, partial_;
-    size_t dmax_ = 0;        // largest basis size of this run
-    std::vector<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
+    std::vector<T> start_, h_, tau_, work_, partial_;
+    Scratch<T> q_, cq_;  // the basis and C times it, s x dmax_
+    size_t dmax_ = 0;    // largest basis size of this run
+    Scratch<double> t_;  // T = Q^T C Q, column-major with leading dimension dmax_, upper part kept
     // Where the next Rayleigh-Ritz check goes. A check that costs little next to a block (large
     // matrices) runs after every block from the third on. Otherwise the next one is placed where
     // the bound should reach tol if it kept falling geometrically; Krylov convergence
@@ -407,9 +423,9 @@ private:
     void allocate(int max_blocks) {
         const size_t s = static_cast<size_t>(s_), b = static_cast<size_t>(b_);
         dmax_ = b * static_cast<size_t>(max_blocks + 1);
-        q_.assign(s * dmax_, T(0));
-        cq_.assign(s * dmax_, T(0));
-        t_.assign(dmax_ * dmax_, 0.0);
+        q_.allocate(s * dmax_);
+        cq_.allocate(s * dmax_);
+        t_.allocate(dmax_ * dmax_);
         h_.resize(dmax_ * b);
         tau_.resize(b);
         T wq = 0;
@@ -456,7 +472,7 @@ private:
         inner(d, b_, cq_.data() + s * b * static_cast<size_t>(j), h_.data());
         for (size_t c = 0; c < b; ++c)
             for (size_t r = 0; r < static_cast<size_t>(d); ++r)
-                t_[r + (static_cast<size_t>(j) * b + c) * dmax_] = h_[r + c * static_cast<size_t>(d)];
+                t_.data()[r + (static_cast<size_t>(j) * b + c) * dmax_] = h_[r + c * static_cast<size_t>(d)];
     }
 
     void project_out(T* v, int d, bool projection_known) {
@@ -493,7 +509,7 @@ private:
         const size_t dd = static_cast<size_t>(d);
         std::vector<double> t(dd * dd);
         for (size_t c = 0; c < dd; ++c)
-            for (size_t r = 0; r <= c; ++r) t[r + c * dd] = t_[r + c * dmax_];  // dsyevr reads the upper part
+            for (size_t r = 0; r <= c; ++r) t[r + c * dd] = t_.data()[r + c * dmax_];  // dsyevr reads the upper part
         const int k = std::min(k_, d);
         // One pair beyond the top k (the block is wider than k) bounds lambda_{k+1} for the gap.
         const int kk = certify ? std::min(k + 1, d) : k;
