@@ -20,7 +20,7 @@ bool parse_svd_method(const std::string& name, SvdMethod& out);
 
 struct SvdOptions {
     SvdMethod method = SvdMethod::Auto;
-    int oversample = 10;    // block size is k + oversample, rounded up to a multiple of 16
+    int oversample = 10;    // Fast: block size is k + oversample, rounded up to a multiple of 16
     int krylov_blocks = 8;  // Fast: blocks after the start block (the "power iterations")
     double tol = 1e-3;      // Auto: certified relative error of every returned value
     int threads = 1;        // Krylov products and basis updates (OpenBLAS held to one thread meanwhile)

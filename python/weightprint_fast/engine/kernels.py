@@ -72,8 +72,9 @@ def top_singular_values(
 
     Returns ``min(k, *a.shape)`` values. ``method``: see :data:`METHODS`. ``tol`` is the relative
     error that ``"auto"`` certifies on every value (under 2e-6, the float32 rounding floor, it runs
-    the exact method); ``oversample`` widens the Krylov block (k + oversample, rounded up to a
-    multiple of 16); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
+    the exact method); ``oversample`` widens ``"fast"``'s Krylov block (k + oversample, rounded
+    up to a multiple of 16; ``"auto"`` and ``"exact"`` grow blocks of k rounded up to 16 until
+    certified); ``krylov_blocks`` is the number of Krylov blocks ``"fast"`` builds. With
     ``details=True`` returns ``(values, info)``, info an :class:`SvdResult`: the ``method`` used,
     the certified ``error_bound`` (relative; 0 where LAPACK computed the values, NaN for fast), the
     Krylov ``blocks`` and the seconds per ``phases``.
