@@ -10,7 +10,7 @@
 namespace wpf {
 
 enum class SvdMethod {
-    Exact,  // Gram matrix of the short side in double; a Krylov run on it certified to 1e-10 relative,
+    Exact,  // Gram matrix of the short side in double; a Krylov run on it certified to 1e-9 relative,
             // or LAPACK dsyevr restricted to the top k
     Fast,   // block Krylov subspace in float, a fixed number of blocks, no accuracy check
     Auto,   // block Krylov grown until a residual bound certifies `tol`; exact when cheaper or uncertified

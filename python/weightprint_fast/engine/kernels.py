@@ -12,7 +12,7 @@ from . import engine
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
 
 #: Singular-value methods: ``"exact"`` (Gram matrix in double; its top eigenvalues from a Krylov
-#: run proven within 1e-10 relative, or from LAPACK; ~1e-13 measured),
+#: run proven within 1e-9 relative, or from LAPACK; ~1e-13 measured),
 #: ``"fast"`` (fixed-size block Krylov, no accuracy check), ``"auto"`` (block Krylov grown until an
 #: error bound certifies ``tol``; exact below a 1024 short side or when not certified).
 METHODS: tuple[str, ...] = ("auto", "exact", "fast")
