@@ -109,15 +109,30 @@ void orgqr(int m, int n, double* a, const double* tau, double* work, int lwork) 
     check_info("dorgqr", info);
 }
 
+// Uninitialized storage, for buffers whose every element is written before it is read: a
+// Krylov basis is sized for max_blocks but most runs stop after a few blocks, and zero-filling
+// all of it (faulting every page in) cost ~60 ms per 4096-wide matrix.
+template <typename T>
+class Scratch {
+public:
+    void allocate(size_t n) { p_.reset(new T[n]); }
+    T* data() { return p_.get(); }
+    const T* data() const { return p_.get(); }
+
+private:
+    std::unique_ptr<T[]> p_;
+};
+
 // G = A A^T or A^T A, whichever is smaller (s x s, upper triangle), accumulated in double from
 // panels decoded straight from the source.
-std::vector<double> gram_matrix(const MatrixView& a, const std::atomic<bool>* cancel) {
+Scratch<double> gram_matrix(const MatrixView& a, const std::atomic<bool>* cancel) {
     const auto& L = blas::require();
     const bool wide = a.rows <= a.cols;  // Gram of the rows when they are the short side
     const size_t s = wide ? a.rows : a.cols;
     const size_t l = wide ? a.cols : a.rows;
     const int si = to_int(s);
-    std::vector<double> g(s * s, 0.0);
+    Scratch<double> g;  // the first panel's dsyrk (beta = 0) writes the upper triangle
+    g.allocate(s * s);
     const size_t panel = std::max<size_t>(64, std::min<size_t>(512, (size_t{1} << 24) / std::max<size_t>(s, 1)));
     std::vector<double> buf(s * panel);
     const double one = 1.0;
@@ -142,6 +157,15 @@ std::vector<double> gram_matrix(const MatrixView& a, const std::atomic<bool>* ca
     }
     check_cancel(cancel);
     return g;
+}
+
+// Copies G's upper triangle into its lower one, by tiles that keep both sides in cache.
+void fill_lower(double* g, size_t s) {
+    constexpr size_t kTile = 64;
+    for (size_t j0 = 0; j0 < s; j0 += kTile)
+        for (size_t i0 = j0; i0 < s; i0 += kTile)
+            for (size_t j = j0; j < std::min(j0 + kTile, s); ++j)
+                for (size_t i = std::max(i0, j + 1); i < std::min(i0 + kTile, s); ++i) g[i + j * s] = g[j + i * s];
 }
 
 // y = G x for a dense symmetric matrix with both triangles stored (exact's Krylov run on the
@@ -222,7 +246,7 @@ double assumed_order_bound(const RitzPairs<float>& p, int k) {
 // basis would not help, the fallback should run.
 class InertiaCertificate {
 public:
-    InertiaCertificate(std::vector<double>& g, int s, int k, double tol, int threads)
+    InertiaCertificate(double* g, int s, int k, double tol, int threads)
         : g_(g), s_(s), k_(k), tol_(tol), threads_(threads) {}
 
     double operator()(const RitzPairs<double>& p) {
@@ -267,7 +291,7 @@ public:
 
 private:
     static constexpr double kUnitRoundoff = std::numeric_limits<double>::epsilon() / 2;
-    std::vector<double>& g_;
+    double* g_;
     int s_, k_;
     double tol_;
     int threads_;
@@ -280,7 +304,7 @@ private:
     bool at_most_k_above(const std::vector<double>& x, double sigma, double c, double mu) {
         const auto& L = blas::require();
         const size_t s = static_cast<size_t>(s_);
-        double* g = g_.data();
+        double* g = g_;
         diag_.resize(s);
         double trace = 0, xnorm2 = 0;
         for (size_t i = 0; i < s; ++i) trace += diag_[i] = g[i * s + i];
@@ -305,20 +329,6 @@ private:
         const double forming = gamma(k_ + 3.0) * (c * xnorm2 + trace + static_cast<double>(s) * std::fabs(sigma));
         return gamma(static_cast<double>(s) + 1.0) * factor2 + forming < mu;
     }
-};
-
-// Uninitialized storage: the basis is sized for max_blocks, but most runs stop after a few
-// blocks, and zero-filling all of it (faulting every page in) cost ~60 ms per 4096-wide matrix.
-// Every element is written before it is read.
-template <typename T>
-class Scratch {
-public:
-    void allocate(size_t n) { p_.reset(new T[n]); }
-    T* data() { return p_.get(); }
-    const T* data() const { return p_.get(); }
-
-private:
-    std::unique_ptr<T[]> p_;
 };
 
 // Block Krylov subspace of the symmetric operator C of `Product` (float: A^T A or A A^T read from
@@ -563,7 +573,7 @@ constexpr size_t kExactKrylovMinSide = 2048;
 // LAPACK's dsyevr on G, which reduces all of G to tridiagonal form and costs several times more.
 SvdResult exact(const MatrixView& a, int k, const SvdOptions& opt, const std::atomic<bool>* cancel) {
     SvdResult r;
-    std::vector<double> g;
+    Scratch<double> g;
     timed(r.phases.gram, [&] { g = gram_matrix(a, cancel); });
     const size_t s = std::min(a.rows, a.cols);
     const int si = to_int(s);
@@ -574,10 +584,9 @@ SvdResult exact(const MatrixView& a, int k, const SvdOptions& opt, const std::at
     const int block = block_for(k);
     const int max_blocks = static_cast<int>(std::min<size_t>(s / 3 / static_cast<size_t>(block), 120));
     if (s >= kExactKrylovMinSide && max_blocks >= 4) {
-        for (size_t j = 0; j < s; ++j)
-            for (size_t i = j + 1; i < s; ++i) g[i + j * s] = g[j + i * s];
+        fill_lower(g.data(), s);
         DenseProduct product(g.data(), s, block, opt.threads);
-        InertiaCertificate certificate(g, si, k, kExactTol, opt.threads);
+        InertiaCertificate certificate(g.data(), si, k, kExactTol, opt.threads);
         SvdResult kr = Krylov<double, DenseProduct>(product, k, block, opt.threads, opt.seed)
                            .run(max_blocks, kExactTol, cancel, certificate);
         kr.phases.gram = r.phases.gram;
