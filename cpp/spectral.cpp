@@ -309,11 +309,9 @@ private:
         double trace = 0, xnorm2 = 0;
         for (size_t i = 0; i < s; ++i) trace += diag_[i] = g[i * s + i];
         for (size_t i = 0; i < s * static_cast<size_t>(k_); ++i) xnorm2 += x[i] * x[i];
-        for (size_t j = 0; j < s; ++j)
-            for (size_t i = j; i < s; ++i) g[i + j * s] = -g[i + j * s];
         const char lower = 'L', no_trans = 'N';
-        const double one = 1.0;
-        L.dsyrk(&lower, &no_trans, &s_, &k_, &c, x.data(), &s_, &one, g, &s_);
+        const double minus_one = -1.0;  // the lower triangle becomes c X X^T - G
+        L.dsyrk(&lower, &no_trans, &s_, &k_, &c, x.data(), &s_, &minus_one, g, &s_);
         for (size_t i = 0; i < s; ++i) g[i * s + i] += sigma - mu;
         int info = 0;
         blas::set_threads(threads_);
