@@ -48,6 +48,11 @@ int to_int(size_t v) {
     return static_cast<int>(v);
 }
 
+void check_info(const char* routine, int info) {
+    if (info != 0)
+        throw std::runtime_error(std::string("LAPACK ") + routine + " failed with info=" + std::to_string(info));
+}
+
 // Eigenvalues il..iu (1-based, ascending) of the symmetric n x n matrix g (upper triangle used,
 // destroyed), with eigenvectors in z (n x (iu-il+1)) when z is non-null.
 std::vector<double> sym_eig_range(double* g, int n, int il, int iu, double* z) {
@@ -68,14 +73,9 @@ std::vector<double> sym_eig_range(double* g, int n, int il, int iu, double* z) {
     std::vector<int> iwork(static_cast<size_t>(liwork));
     L.dsyevr(&jobz, &range, &uplo, &n, g, &n, &vl, &vu, &il, &iu, &abstol, &found, w.data(), z ? z : &zdummy, &ldz,
              isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
-    if (info != 0) throw std::runtime_error("LAPACK dsyevr failed with info=" + std::to_string(info));
+    check_info("dsyevr", info);
     w.resize(static_cast<size_t>(found));
     return w;
-}
-
-void check_info(const char* routine, int info) {
-    if (info != 0)
-        throw std::runtime_error(std::string("LAPACK ") + routine + " failed with info=" + std::to_string(info));
 }
 
 // The single- and double-precision routines under one name each, for the Krylov template.
