@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <type_traits>
@@ -23,15 +24,27 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 constexpr size_t kLanes = kBlockMultiple;  // columns of a block: one v16, two v8
 constexpr int kMaxVectors = 4;             // v16 per pass: 64 columns, accumulators in registers
 constexpr size_t kRows = 4;                // rows of A per tile
+// Rows per tile when a row of the block is a single v16 (16 columns): 8 accumulator chains, as
+// two 512-bit FMA ports with 4-cycle latency need; 4 would leave half the ports idle.
+constexpr size_t kSingleVectorRows = 8;
 
+// WPF_VECTOR_FLOATS=8 or 16 overrides the CPU's choice, so that each kernel can be tested on
+// any machine (16 on a CPU without AVX-512 is correct, only slow).
 bool wide_vectors() {
+    static const bool wide = [] {
+        const char* forced = std::getenv("WPF_VECTOR_FLOATS");
+        if (forced && std::strcmp(forced, "16") == 0) return true;
+        if (forced && std::strcmp(forced, "8") == 0) return false;
 #if defined(__x86_64__) && defined(__GNUC__)
-    static const bool wide = __builtin_cpu_supports("avx512f");
-    return wide;
+        return static_cast<bool>(__builtin_cpu_supports("avx512f"));
 #else
-    return false;
+        return false;
 #endif
+    }();
+    return wide;
 }
+
+size_t tile_rows(size_t pw) { return wide_vectors() && pw == kLanes ? kSingleVectorRows : kRows; }
 
 // Kernels on R rows of decoded values a (row stride lda, n columns) and blocks of row length pw,
 // columns c0 .. c0 + W vectors of V.
@@ -93,7 +106,7 @@ void by_column_chunks(size_t pw, Fn&& fn) {
     }
 }
 
-// Both kernels over all columns; rows: 1 or kRows.
+// Both kernels over all columns; rows: 1, kRows or kSingleVectorRows.
 template <int R>
 void dot_all(const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
     by_column_chunks(pw, [&](auto v, auto w, size_t c0) {
@@ -108,14 +121,18 @@ void axpy_all(const float* a, size_t lda, size_t n, const float* z, size_t pw, f
 }
 
 void dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
-    if (rows == kRows)
+    if (rows == kSingleVectorRows)
+        dot_all<kSingleVectorRows>(a, lda, n, x, pw, out);
+    else if (rows == kRows)
         dot_all<kRows>(a, lda, n, x, pw, out);
     else
         for (size_t r = 0; r < rows; ++r) dot_all<1>(a + r * lda, lda, n, x, pw, out + r * pw);
 }
 
 void axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
-    if (rows == kRows)
+    if (rows == kSingleVectorRows)
+        axpy_all<kSingleVectorRows>(a, lda, n, z, pw, y);
+    else if (rows == kRows)
         axpy_all<kRows>(a, lda, n, z, pw, y);
     else
         for (size_t r = 0; r < rows; ++r) axpy_all<1>(a + r * lda, lda, n, z + r * pw, pw, y);
@@ -130,19 +147,21 @@ constexpr size_t kChunk = 128;
 
 // out (rows x pw) += a (rows x n) x (n x pw)
 void panel_dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+    const size_t tile = tile_rows(pw);
     for (size_t c0 = 0; c0 < n; c0 += kChunk) {
         const size_t cn = std::min(kChunk, n - c0);
-        for (size_t r = 0; r < rows; r += kRows)
-            dot(std::min(kRows, rows - r), a + r * lda + c0, lda, cn, x + c0 * pw, pw, out + r * pw);
+        for (size_t r = 0; r < rows; r += tile)
+            dot(std::min(tile, rows - r), a + r * lda + c0, lda, cn, x + c0 * pw, pw, out + r * pw);
     }
 }
 
 // y (n x pw) += a^T (n x rows) z (rows x pw)
 void panel_axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
+    const size_t tile = tile_rows(pw);
     for (size_t c0 = 0; c0 < n; c0 += kChunk) {
         const size_t cn = std::min(kChunk, n - c0);
-        for (size_t r = 0; r < rows; r += kRows)
-            axpy(std::min(kRows, rows - r), a + r * lda + c0, lda, cn, z + r * pw, pw, y + c0 * pw);
+        for (size_t r = 0; r < rows; r += tile)
+            axpy(std::min(tile, rows - r), a + r * lda + c0, lda, cn, z + r * pw, pw, y + c0 * pw);
     }
 }
 

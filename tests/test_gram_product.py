@@ -1,5 +1,9 @@
 """The Krylov product kernel, C x with C = A^T A (A tall) or A A^T (A wide), against numpy."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -62,3 +66,29 @@ def test_non_finite_matrix_is_refused(rng, shape):
     a[7, 9] = np.nan
     with pytest.raises(ValueError, match="NaN or Inf"):
         product(a, np.ones((min(shape), 4), np.float32))
+
+
+_BOTH_WIDTHS = """
+import numpy as np
+from weightprint_fast.engine import engine
+
+rng = np.random.default_rng(3)
+for shape in [(301, 190), (190, 301), (1003, 257), (257, 5003)]:
+    a = rng.standard_normal(shape).astype(np.float32)
+    for width in [1, 16, 17, 32, 64, 74]:
+        x = rng.standard_normal((min(shape), width)).astype(np.float32)
+        got = engine().gram_product(a, "F32", shape[0], shape[1], x, 2)
+        a64 = a.astype(np.float64)
+        c = a64.T @ a64 if shape[0] >= shape[1] else a64 @ a64.T
+        ref = c @ x.astype(np.float64)
+        err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+        assert err < 1e-5, (shape, width, err)
+"""
+
+
+@pytest.mark.parametrize("floats", ["8", "16"])
+def test_both_vector_widths_match_numpy(floats):
+    # The CPU picks the kernels' vectors (16 floats with AVX-512, else 8); WPF_VECTOR_FLOATS
+    # forces either, so both families, with their tiles of 4 and 8 rows, run on any machine.
+    env = {**os.environ, "WPF_VECTOR_FLOATS": floats}
+    subprocess.run([sys.executable, "-c", _BOTH_WIDTHS], env=env, check=True, timeout=300)
