@@ -255,8 +255,9 @@ public:
         const auto& res = p.residual;
         double rf2 = 0;
         for (int i = 0; i < k_; ++i) rf2 += res[static_cast<size_t>(i)] * res[static_cast<size_t>(i)];
-        // The products' rounding on the Ritz values and residuals, bounded by s units of
-        // roundoff of the largest eigenvalue (the error of LAPACK's own methods on G).
+        // The products' rounding on the Ritz values and residuals: s units of roundoff of the
+        // largest eigenvalue, the order of LAPACK's own error on G. A realistic bound, not a
+        // worst-case one (that grows with s^1.5 and would certify nothing).
         const double floor = 4.0 * s_ * kUnitRoundoff * std::max(0.0, theta[0]);
         const double rf = std::sqrt(rf2) + floor;
         const size_t kk = static_cast<size_t>(k_);
