@@ -145,24 +145,29 @@ void axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, siz
 // (4096 x 14336); chunks of 256 and tiles of 6 rows measured no better.
 constexpr size_t kChunk = 128;
 
-// out (rows x pw) += a (rows x n) x (n x pw)
-void panel_dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+// fn(tile rows, first row, first column, columns) over a panel of `rows` x n, by chunks of
+// columns and, within each, tiles of rows.
+template <typename Fn>
+void by_tiles(size_t rows, size_t n, size_t pw, Fn&& fn) {
     const size_t tile = tile_rows(pw);
     for (size_t c0 = 0; c0 < n; c0 += kChunk) {
         const size_t cn = std::min(kChunk, n - c0);
-        for (size_t r = 0; r < rows; r += tile)
-            dot(std::min(tile, rows - r), a + r * lda + c0, lda, cn, x + c0 * pw, pw, out + r * pw);
+        for (size_t r = 0; r < rows; r += tile) fn(std::min(tile, rows - r), r, c0, cn);
     }
+}
+
+// out (rows x pw) += a (rows x n) x (n x pw)
+void panel_dot(size_t rows, const float* a, size_t lda, size_t n, const float* x, size_t pw, float* out) {
+    by_tiles(rows, n, pw, [&](size_t tile, size_t r, size_t c0, size_t cn) {
+        dot(tile, a + r * lda + c0, lda, cn, x + c0 * pw, pw, out + r * pw);
+    });
 }
 
 // y (n x pw) += a^T (n x rows) z (rows x pw)
 void panel_axpy(size_t rows, const float* a, size_t lda, size_t n, const float* z, size_t pw, float* y) {
-    const size_t tile = tile_rows(pw);
-    for (size_t c0 = 0; c0 < n; c0 += kChunk) {
-        const size_t cn = std::min(kChunk, n - c0);
-        for (size_t r = 0; r < rows; r += tile)
-            axpy(std::min(tile, rows - r), a + r * lda + c0, lda, cn, z + r * pw, pw, y + c0 * pw);
-    }
+    by_tiles(rows, n, pw, [&](size_t tile, size_t r, size_t c0, size_t cn) {
+        axpy(tile, a + r * lda + c0, lda, cn, z + r * pw, pw, y + c0 * pw);
+    });
 }
 
 bool rows_finite(const float* a, size_t lda, size_t rows, size_t n) {
