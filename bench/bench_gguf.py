@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from common import cores, median_time
 from gguf_files import llama_projection_shapes, random_blocks, write_gguf
 from weightprint_fast import _core
-from weightprint_fast.readers.tensor_files import gguf_config
+from weightprint_fast.architecture import gguf_config
 
 RATE_TYPES = [
     "F32",

@@ -33,7 +33,6 @@ F* capsule_pointer(const py::dict& capsules, const char* name) {
 void init_blas(const py::dict& capsules, uintptr_t set_threads, uintptr_t get_threads) {
     auto& t = blas::table();
     t.sgemm = capsule_pointer<blas::sgemm_t>(capsules, "sgemm");
-    t.ssyrk = capsule_pointer<blas::ssyrk_t>(capsules, "ssyrk");
     t.dsyrk = capsule_pointer<blas::dsyrk_t>(capsules, "dsyrk");
     t.dsyevr = capsule_pointer<blas::dsyevr_t>(capsules, "dsyevr");
     t.sgeqrf = capsule_pointer<blas::sgeqrf_t>(capsules, "sgeqrf");
@@ -48,30 +47,55 @@ void init_blas(const py::dict& capsules, uintptr_t set_threads, uintptr_t get_th
 
 DType dtype_arg(const std::string& name) {
     DType t;
-    if (!parse_float_dtype(name, t)) throw py::value_error("unsupported dtype '" + name + "'");
+    if (!parse_decoded_dtype(name, t))
+        throw std::invalid_argument("unsupported dtype '" + name + "' (decoded: " + decoded_dtypes() + ")");
     return t;
 }
 
-MatrixView buffer_view(const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols) {
-    const py::buffer_info info = buf.request();
+// The numpy float type that holds `t` itself: F16/F32/F64 ("" for every other type). Any type may
+// also come as its raw encoded bits in an unsigned integer array (bf16, fp8, ggml blocks).
+std::string numpy_float(DType t) {
+    const std::string name = dtype_name(t);
+    if (name == "F16") return "float16";
+    if (name == "F32") return "float32";
+    if (name == "F64") return "float64";
+    return "";
+}
+
+// The array as a rows x cols matrix of `dtype`: C-contiguous, and either raw bits (unsigned) or
+// the matching float type, or an error. Nothing is copied or reinterpreted silently: a strided view or a float64 array named
+// F32 would otherwise be read as the wrong bytes.
+MatrixView array_view(const py::array& a, const std::string& dtype, size_t rows, size_t cols) {
     const DType t = dtype_arg(dtype);
+    if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument("array is not C-contiguous (pass np.ascontiguousarray(a))");
+    const std::string want = numpy_float(t), have = py::str(a.dtype());
+    if (a.dtype().kind() != 'u' && have != want)
+        throw std::invalid_argument("an array of " + have + " cannot hold " + dtype +
+                                    (want.empty() ? " (pass its raw bits as an unsigned integer array)"
+                                                  : " (expected " + want + ")"));
     if (cols % block_elements(t) != 0)
-        throw py::value_error("rows of " + dtype + " hold whole blocks of " + std::to_string(block_elements(t)));
-    if (static_cast<size_t>(info.size) * static_cast<size_t>(info.itemsize) != encoded_bytes(t, rows * cols))
-        throw py::value_error("buffer size does not match rows x cols x dtype");
-    return MatrixView{static_cast<const uint8_t*>(info.ptr), t, rows, cols, cols};
+        throw std::invalid_argument("rows of " + dtype + " hold whole blocks of " + std::to_string(block_elements(t)));
+    if (static_cast<size_t>(a.nbytes()) != encoded_bytes(t, rows * cols))
+        throw std::invalid_argument("array of " + std::to_string(a.nbytes()) + " bytes does not hold " +
+                                    std::to_string(rows) + " x " + std::to_string(cols) + " " + dtype);
+    return MatrixView{static_cast<const uint8_t*>(a.data()), t, rows, cols, cols};
 }
 
 SvdOptions svd_options(const std::string& method, int oversample, int krylov_blocks, double tol, int threads) {
     SvdOptions o;
     if (!parse_svd_method(method, o.method))
-        throw py::value_error("unknown method '" + method + "' (expected 'auto', 'exact' or 'fast')");
+        throw std::invalid_argument("unknown method '" + method + "' (expected 'auto', 'exact' or 'fast')");
     o.oversample = oversample;
     o.krylov_blocks = krylov_blocks;
     o.tol = tol;
     o.threads = threads > 0 ? threads : 1;
     return o;
 }
+
+// Tags of the Python exception types that no one C++ type stands for.
+struct BaseErrorTag {};
+struct EngineErrorTag {};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -101,8 +125,8 @@ py::dict gguf_metadata(const GgufFile& f) {
 
 py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
     const TensorInfo& t = f.tensor(name);
-    if (!is_float(t.dtype))
-        throw py::value_error(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
+    if (!is_decoded(t.dtype))
+        throw std::invalid_argument(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
                               ", which this engine does not decode");
     std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
     py::array_t<double> out(shape);
@@ -150,18 +174,33 @@ std::vector<JobResult> run_analyse(const std::vector<std::shared_ptr<TensorFile>
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "weightprint-fast native engine";
-    static py::exception<FormatError> format_error(m, "WeightprintFormatError", PyExc_ValueError);
+    // The package's error hierarchy starts here, so that the engine's errors are its members
+    // (errors.py adds the Python-side ones under the same base).
+    static py::exception<BaseErrorTag> base_error(m, "WeightprintError", PyExc_ValueError);
+    static py::exception<FormatError> format_error(m, "WeightprintFormatError", base_error.ptr());
+    static py::exception<FileAccessError> input_error(m, "InputError", base_error.ptr());
+    static py::exception<EngineErrorTag> engine_error(m, "EngineError", base_error.ptr());
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
+        } catch (const py::error_already_set&) {
+            throw;  // a Python exception already: the default translators pass it on
+        } catch (const py::builtin_exception&) {
+            throw;
         } catch (const FormatError& e) {
             PyErr_SetString(format_error.ptr(), e.what());
+        } catch (const FileAccessError& e) {
+            PyErr_SetString(input_error.ptr(), e.what());
         } catch (const Cancelled&) {
             PyErr_SetNone(PyExc_KeyboardInterrupt);
         } catch (const std::domain_error& e) {
-            PyErr_SetString(PyExc_ValueError, e.what());
+            PyErr_SetString(input_error.ptr(), e.what());
         } catch (const std::invalid_argument& e) {
-            PyErr_SetString(PyExc_ValueError, e.what());
+            PyErr_SetString(input_error.ptr(), e.what());
+        } catch (const std::bad_alloc&) {
+            PyErr_SetString(engine_error.ptr(), "out of memory in the engine (a matrix larger than the memory left?)");
+        } catch (const std::exception& e) {
+            PyErr_SetString(engine_error.ptr(), e.what());
         }
     });
 
@@ -266,7 +305,7 @@ PYBIND11_MODULE(_core, m) {
             "data_offsets", [](const TensorInfo& t) { return py::make_tuple(t.begin, t.end); },
             "Bytes [begin, end) relative to the file's data section.")
         .def_property_readonly(
-            "analysed", [](const TensorInfo& t) { return is_float(t.dtype); },
+            "analysed", [](const TensorInfo& t) { return is_decoded(t.dtype); },
             "Whether the engine decodes this dtype (float and supported quantized types).")
         .def_property_readonly(
             "quantized", [](const TensorInfo& t) { return block_elements(t.dtype) > 1; },
@@ -308,8 +347,8 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "decode",
-        [](const py::buffer& buf, const std::string& dtype, size_t n) {
-            const MatrixView v = buffer_view(buf, dtype, 1, n);
+        [](const py::array& buf, const std::string& dtype, size_t n) {
+            const MatrixView v = array_view(buf, dtype, 1, n);
             py::array_t<float> out(static_cast<py::ssize_t>(n));
             float* dst = out.mutable_data();
             {
@@ -323,8 +362,8 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "matrix_stats",
-        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, int threads) {
-            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols, int threads) {
+            const MatrixView v = array_view(buf, dtype, rows, cols);
             Moments mo;
             {
                 py::gil_scoped_release nogil;
@@ -336,9 +375,9 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "top_singular_values",
-        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, int k, const std::string& method,
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols, int k, const std::string& method,
            int oversample, int krylov_blocks, double tol, int threads) {
-            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            const MatrixView v = array_view(buf, dtype, rows, cols);
             const SvdOptions o = svd_options(method, oversample, krylov_blocks, tol, threads);
             SvdResult r;
             {
@@ -352,9 +391,9 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "gram_product",
-        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols,
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols,
            const py::array_t<float, py::array::f_style | py::array::forcecast>& x, int threads) {
-            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            const MatrixView v = array_view(buf, dtype, rows, cols);
             const size_t s = std::min(rows, cols);
             if (x.ndim() != 2 || static_cast<size_t>(x.shape(0)) != s)
                 throw std::invalid_argument("x must have the matrix's short side as its rows");
@@ -370,9 +409,9 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "block_gram",
-        [](const py::buffer& buf, const std::string& dtype, size_t rows, size_t cols, const BlockGramSpec& spec,
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols, const BlockGramSpec& spec,
            int threads) {
-            const MatrixView v = buffer_view(buf, dtype, rows, cols);
+            const MatrixView v = array_view(buf, dtype, rows, cols);
             std::vector<double> g;
             {
                 py::gil_scoped_release nogil;

@@ -13,8 +13,6 @@ using dgemm_t = void(const char*, const char*, const int*, const int*, const int
                      const int*, const double*, const int*, const double*, double*, const int*);
 using dsyrk_t = void(const char*, const char*, const int*, const int*, const double*, const double*, const int*,
                      const double*, double*, const int*);
-using ssyrk_t = void(const char*, const char*, const int*, const int*, const float*, const float*, const int*,
-                     const float*, float*, const int*);
 using dsyevr_t = void(const char*, const char*, const char*, const int*, double*, const int*, const double*,
                       const double*, const int*, const int*, const double*, int*, double*, double*, const int*, int*,
                       double*, const int*, int*, const int*, int*);
@@ -30,7 +28,6 @@ using get_threads_t = int();
 struct Table {
     sgemm_t* sgemm = nullptr;
     dgemm_t* dgemm = nullptr;
-    ssyrk_t* ssyrk = nullptr;
     dsyrk_t* dsyrk = nullptr;
     dsyevr_t* dsyevr = nullptr;
     sgeqrf_t* sgeqrf = nullptr;

@@ -229,19 +229,19 @@ bool ggml_dtype(uint32_t id, DType& out) {
     return find_dtype([&](const DTypeInfo& d, DType) { return d.ggml_id >= 0 && uint32_t(d.ggml_id) == id; }, out);
 }
 
-bool parse_float_dtype(const std::string& name, DType& out) {
-    return find_dtype([&](const DTypeInfo& d, DType t) { return name == d.name && is_float(t); }, out);
+bool parse_decoded_dtype(const std::string& name, DType& out) {
+    return find_dtype([&](const DTypeInfo& d, DType t) { return name == d.name && is_decoded(t); }, out);
 }
 
 const char* dtype_name(DType t) { return info(t).name; }
 size_t block_elements(DType t) { return info(t).block_elements; }
 size_t block_bytes(DType t) { return info(t).block_bytes; }
-bool is_float(DType t) { return info(t).plain_float || has_block_decoder(t); }
+bool is_decoded(DType t) { return info(t).plain_float || has_block_decoder(t); }
 
 std::string decoded_dtypes() {
     std::string out;
     for (size_t i = 0; i < std::size(kInfo); ++i)
-        if (is_float(static_cast<DType>(i))) out += (out.empty() ? "" : ", ") + std::string(kInfo[i].name);
+        if (is_decoded(static_cast<DType>(i))) out += (out.empty() ? "" : ", ") + std::string(kInfo[i].name);
     return out;
 }
 

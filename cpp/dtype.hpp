@@ -59,15 +59,15 @@ enum class DType : uint8_t {
 bool parse_safetensors_dtype(const std::string& name, DType& out);
 // A ggml type id as GGUF stores it; false if unknown.
 bool ggml_dtype(uint32_t id, DType& out);
-// A float type's name, safetensors or ggml spelling; false if unknown or not analysable.
-bool parse_float_dtype(const std::string& name, DType& out);
+// A decoded type's name, safetensors or ggml spelling; false if unknown or not decoded here.
+bool parse_decoded_dtype(const std::string& name, DType& out);
 
 const char* dtype_name(DType t);
 size_t block_elements(DType t);  // elements per block (1 for plain types)
 size_t block_bytes(DType t);     // bytes per block
-// Whether the engine decodes and analyses tensors of this type (integer and bool tensors, and
-// quantized types without a decoder here, are only listed).
-bool is_float(DType t);
+// Whether the engine decodes and analyses tensors of this type: plain floats and the quantized
+// types it has a decoder for (integer and bool tensors, and other quantized types, are only listed).
+bool is_decoded(DType t);
 // The names of the types the engine decodes, comma-separated (for error messages).
 std::string decoded_dtypes();
 // Bytes that n elements take; n must be a multiple of block_elements(t).

@@ -1,4 +1,6 @@
-// Error types of the engine. The bindings map FormatError to WeightprintFormatError.
+// Error types of the engine. The bindings map them into the package's hierarchy (errors.py):
+// FormatError -> WeightprintFormatError, FileAccessError and std::invalid_argument -> InputError,
+// anything else -> EngineError.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -7,6 +9,12 @@ namespace wpf {
 
 // The input violates the safetensors format (or a window lies outside its tensor).
 struct FormatError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// The operating system refused a file (missing, unreadable, not a regular file, cannot be mapped):
+// the input's fault, but not a violation of its format.
+struct FileAccessError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 

@@ -24,11 +24,11 @@ uint64_t page_size() {
 
 MappedFile::MappedFile(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw FormatError(path + ": cannot open: " + std::strerror(errno));
+    if (fd < 0) throw FileAccessError(path + ": cannot open: " + std::strerror(errno));
     struct stat st{};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw FormatError(path + ": not a regular file");
+        throw FileAccessError(path + ": not a regular file");
     }
     size_ = static_cast<uint64_t>(st.st_size);
     if (size_ > 0) {
@@ -36,7 +36,7 @@ MappedFile::MappedFile(const std::string& path) {
         if (p == MAP_FAILED) {
             const int err = errno;
             ::close(fd);
-            throw FormatError(path + ": cannot memory-map: " + std::strerror(err));
+            throw FileAccessError(path + ": cannot memory-map: " + std::strerror(err));
         }
         data_ = static_cast<uint8_t*>(p);
     }

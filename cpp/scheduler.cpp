@@ -19,7 +19,7 @@ MatrixView job_view(const TensorFile& file, const Job& job) {
     auto fail = [&](const std::string& why) -> void {
         throw FormatError(file.path() + ": tensor '" + t.name + "': " + why);
     };
-    if (!is_float(t.dtype))
+    if (!is_decoded(t.dtype))
         fail(block_elements(t.dtype) > 1
                  ? std::string("unsupported quantization ") + dtype_name(t.dtype) + " (decoded: " + decoded_dtypes() +
                        ")"

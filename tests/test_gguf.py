@@ -196,7 +196,7 @@ def _split(tmp_path, rng, parts=3):
 
         mine = {n: v for n, v in tensors.items() if n.startswith(f"blk.{k}.")}
         p = tmp_path / f"m-{k + 1:05d}-of-{parts:05d}.gguf"
-        paths.append(write_gguf(p, mine, blocks=parts, extra=extra))
+        paths.append(write_gguf(p, mine, kv_heads=4, blocks=parts, extra=extra))
     return paths, tensors
 
 

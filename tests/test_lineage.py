@@ -241,12 +241,14 @@ def test_two_untrained_models_are_not_called_related(tmp_path):
 def test_different_widths_without_common_circuits_are_not_called_unrelated(tmp_path, base_fp):
     """A sibling of another size cannot be told from an unrelated model by these signals."""
     rng = np.random.default_rng(9)
+
+    def widened(name, shape):
+        # The residual axis: the input of q, k, v, gate, up; the output of o and down.
+        axis = 0 if name.endswith(("o_proj.weight", "down_proj.weight")) else 1
+        return tuple(x * 2 if i == axis else x for i, x in enumerate(shape))
+
     wide = {
-        k: (
-            trained_like(rng, *[x * 2 if x == HIDDEN else x for x in v.shape])
-            if v.ndim == 2
-            else np.ones(2 * HIDDEN, np.float32)
-        )
+        k: trained_like(rng, *widened(k, v.shape)) if v.ndim == 2 else np.ones(2 * HIDDEN, np.float32)
         for k, v in llama(0).items()
     }
     c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=2 * HIDDEN)))

@@ -93,7 +93,7 @@ def test_phi3_fused_qkv_and_gate_up_are_split_by_rows(tmp_path, rng):
 
 def test_phi3_fused_qkv_without_config_is_a_clear_error(tmp_path, rng):
     make(tmp_path, {"model.layers.0.self_attn.qkv_proj.weight": rnd(rng, 48, 16)})
-    with pytest.raises(wf.UnknownArchitectureError, match="num_attention_heads"):
+    with pytest.raises(wf.ConfigError, match="config.json: a fused QKV.*needs num_attention_heads"):
         fp_of(tmp_path)
 
 

@@ -162,8 +162,11 @@ def test_unknown_entry_field(tmp_path):
     expect_error(write_raw(tmp_path / "t.safetensors", header, b"\0" * 8), "unknown field 'extra'")
 
 
-def test_missing_file(tmp_path):
-    expect_error(tmp_path / "absent.safetensors", "cannot open")
+def test_missing_file_is_an_input_error_not_a_format_error(tmp_path):
+    path = tmp_path / "absent.safetensors"
+    with pytest.raises(wf.InputError, match="cannot open: No such file") as info:
+        core.SafetensorsFile(str(path))
+    assert str(path) in str(info.value) and not isinstance(info.value, wf.WeightprintFormatError)
 
 
 def test_unaligned_tensor_data_is_read_correctly(tmp_path):

@@ -93,7 +93,7 @@ def test_f8_values_decode_per_the_ocp_spec():
 
 
 def test_bf16_needs_raw_uint16_bits():
-    with pytest.raises(TypeError, match="unsigned integer array"):
+    with pytest.raises(wf.InputError, match="unsigned integer array"):
         wf.matrix_stats(np.zeros(4, dtype=np.float32), dtype="bf16")
 
 

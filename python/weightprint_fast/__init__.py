@@ -14,41 +14,70 @@ __version__ = "0.3.0"
 
 from .apps.batch import BatchReport, SearchHit, batch, search
 from .apps.store import FingerprintStore
-from .compare import RELATED, THRESHOLDS, VERDICTS, Comparison, ComparisonMatrix, compare, compare_many
-from .engine import JobResult, Moments, SvdResult, WeightprintFormatError
+from .architecture import Architecture, AttentionGeometry, read_architecture
+from .compare import (
+    DEFAULT_THRESHOLDS,
+    Comparison,
+    ComparisonMatrix,
+    Thresholds,
+    Verdict,
+    compare,
+    compare_many,
+)
+from .engine import JobResult, Moments, SvdResult
 from .engine.analyse import TensorEntry, TensorFileSet, Window, analyse
 from .engine.kernels import METHODS, matrix_stats, top_singular_values
-from .fingerprint import Fingerprint, FingerprintFileError, fingerprint
-from .invariants import AttentionGeometry, Invariants
-from .naming import TYPE_ORDER, ProjectionType, UnknownArchitectureError
+from .errors import (
+    CheckpointNotFoundError,
+    ConfigError,
+    EngineError,
+    FingerprintFileError,
+    InputError,
+    MissingExtraError,
+    StoreError,
+    UnknownArchitectureError,
+    WeightprintError,
+    WeightprintFormatError,
+)
+from .fingerprint import Fingerprint, fingerprint
+from .invariants import Invariants
+from .naming import TYPE_ORDER, ProjectionType
 from .readers import open_gguf, open_shards, open_tensor_files
 from .readers.scan import TensorRecord, scan
 from .settings import Settings
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "METHODS",
-    "RELATED",
-    "THRESHOLDS",
     "TYPE_ORDER",
-    "VERDICTS",
+    "Architecture",
     "AttentionGeometry",
     "BatchReport",
+    "CheckpointNotFoundError",
     "Comparison",
     "ComparisonMatrix",
+    "ConfigError",
+    "EngineError",
     "Fingerprint",
     "FingerprintFileError",
     "FingerprintStore",
+    "InputError",
     "Invariants",
     "JobResult",
+    "MissingExtraError",
     "Moments",
     "ProjectionType",
     "SearchHit",
     "Settings",
+    "StoreError",
     "SvdResult",
     "TensorEntry",
     "TensorFileSet",
     "TensorRecord",
+    "Thresholds",
     "UnknownArchitectureError",
+    "Verdict",
+    "WeightprintError",
     "WeightprintFormatError",
     "Window",
     "__version__",
@@ -61,6 +90,7 @@ __all__ = [
     "open_gguf",
     "open_shards",
     "open_tensor_files",
+    "read_architecture",
     "scan",
     "search",
     "top_singular_values",

@@ -6,8 +6,17 @@ from typing import Any, Callable, Optional
 import numpy as np
 import numpy.typing as npt
 
-class WeightprintFormatError(ValueError):
+class WeightprintError(ValueError):
+    """Base of every error the package raises for bad input (errors.py)."""
+
+class WeightprintFormatError(WeightprintError):
     """The input violates its format (safetensors, GGUF), or a window lies outside its tensor."""
+
+class InputError(WeightprintError):
+    """A file the system refused, or an argument the engine cannot take (dtype, layout, range)."""
+
+class EngineError(WeightprintError):
+    """The engine could not finish (out of memory, a LAPACK failure)."""
 
 class Moments:
     """Moments of a matrix's finite elements, accumulated in double; NaN and Inf counted apart."""
@@ -178,10 +187,10 @@ class GgufFile(TensorFile):
 
 def init_blas(capsules: dict[str, Any], set_threads: int = 0, get_threads: int = 0) -> None: ...
 def dtype_block(name: str) -> tuple[int, int]: ...
-def decode(buffer: Any, dtype: str, n: int) -> npt.NDArray[np.float32]: ...
-def matrix_stats(buffer: Any, dtype: str, rows: int, cols: int, threads: int = 1) -> Moments: ...
+def decode(buffer: npt.NDArray[Any], dtype: str, n: int) -> npt.NDArray[np.float32]: ...
+def matrix_stats(buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, threads: int = 1) -> Moments: ...
 def top_singular_values(
-    buffer: Any,
+    buffer: npt.NDArray[Any],
     dtype: str,
     rows: int,
     cols: int,
@@ -193,10 +202,10 @@ def top_singular_values(
     threads: int = 1,
 ) -> SvdResult: ...
 def gram_product(
-    buffer: Any, dtype: str, rows: int, cols: int, x: npt.ArrayLike, threads: int = 1
+    buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, x: npt.ArrayLike, threads: int = 1
 ) -> npt.NDArray[np.float32]: ...
 def block_gram(
-    buffer: Any, dtype: str, rows: int, cols: int, spec: BlockGramSpec, threads: int = 1
+    buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, spec: BlockGramSpec, threads: int = 1
 ) -> npt.NDArray[np.float64]: ...
 def analyse(
     files: Sequence[TensorFile],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import threading
@@ -15,6 +16,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from .arrays import decode_array, encode_array
+from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
 from .readers import MatrixRecord, read_checkpoint
@@ -23,10 +25,6 @@ from .vectors import clustering, normalize, pool_moments, summary
 
 SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them
 FORMAT = "weightprint-fast/fingerprint"
-
-
-class FingerprintFileError(ValueError):
-    """A saved fingerprint is damaged, or from a newer schema than this version reads."""
 
 
 @dataclass
@@ -67,6 +65,10 @@ class Fingerprint:
     def name(self) -> str:
         return str(self.meta.get("name") or Path(str(self.meta.get("source", "?"))).name)
 
+    def renamed(self, name: str) -> Fingerprint:
+        """A copy shown under another name (the arrays are shared; this one is unchanged)."""
+        return dataclasses.replace(self, meta={**self.meta, "name": name})
+
     @property
     def layers(self) -> int:
         return int(self.layer_std.shape[0])
@@ -96,6 +98,8 @@ class Fingerprint:
     def load(cls, path: Union[str, Path]) -> Fingerprint:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise InputError(f"{path}: cannot read fingerprint: {e.strerror or e}") from e
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise FingerprintFileError(f"{path}: not a fingerprint file (damaged JSON: {e})") from e
         return cls.from_dict(data, str(path))
@@ -209,14 +213,20 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     ]
     if issues and settings.nonfinite == "refuse":
         first = issues[0]
-        raise ValueError(
+        raise InputError(
             f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
             f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest"
         )
     arrays = build(records, settings)
     k_used = arrays.pop("k_used")
     arrays["invariants"] = build_invariants(
-        records, arrays["layer_std"].shape[0], info.geometry, settings.top_k, info.qk_norm, info.norms_folded
+        records,
+        arrays["layer_std"].shape[0],
+        info.geometry,
+        settings.top_k,
+        info.qk_norm,
+        info.norms_folded,
+        info.sandwich_norms,
     )
     meta = {
         "source": info.source,

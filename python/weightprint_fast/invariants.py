@@ -32,15 +32,10 @@ from typing import Optional
 
 import numpy as np
 
+from .architecture import Architecture, AttentionGeometry, NormLayout
 from .arrays import encode_array
-from .naming import config_value
 
 QUANTILES = np.linspace(0.0, 1.0, 33)
-# Post-LN encoders (BERT, MPNet) apply the norm to the residual stream itself: its weights feed
-# the next layer's residual as well as its projections, so they cannot be moved into the
-# projections without changing the function, and are not folded.
-POST_NORM_FAMILIES = frozenset({"bert", "mpnet"})
-_QK_NORM = re.compile(r"(?:^|\.)(?:q_norm|k_norm|attn_q_norm|attn_k_norm|q_layernorm|k_layernorm)\.weight$")
 
 # (pattern, role): role "attn" feeds q, k, v; "mlp" feeds gate and up; "post_attn" is the
 # Llama-style norm before the MLP unless the layer also has a pre-feed-forward norm (Gemma 2/3,
@@ -68,44 +63,13 @@ _NORM_RULES = [
 ]
 
 
-@dataclass(frozen=True)
-class AttentionGeometry:
-    """Head layout of a model's attention: ``heads`` query heads of ``head_dim`` rows each,
-    sharing ``kv_heads`` key/value heads in consecutive groups."""
-
-    heads: int
-    kv_heads: int
-    head_dim: int
-
-    def kv_of(self, head: int) -> int:
-        return head // (self.heads // self.kv_heads)
-
-
-def attention_geometry(
-    config: Mapping, q_shape: Optional[Sequence[int]], k_shape: Optional[Sequence[int]]
-) -> Optional[AttentionGeometry]:
-    """The head layout from the config, checked against the q and k matrices' shapes (out x in);
-    None when the config does not give it or the shapes disagree."""
-    heads = config_value(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
-    if not heads or q_shape is None or k_shape is None:
-        return None
-    heads = int(heads)
-    kv = int(
-        config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
-    )
-    head_dim = config_value(config, "head_dim", "attention.key_length", default=q_shape[0] // heads)
-    g = AttentionGeometry(heads, kv, int(head_dim))
-    if kv < 1 or heads % kv or q_shape[0] != heads * g.head_dim or k_shape[0] != kv * g.head_dim:
-        return None
-    return g
-
-
 def norm_tensors(
-    names: Sequence[str], family: str, config: Mapping
+    names: Sequence[str], architecture: Architecture, layout: NormLayout
 ) -> dict[tuple[int, str], tuple[str, float]]:
     """(layer, "attn" | "mlp") -> (norm weight tensor, offset to add): the norms whose weights
-    are folded into the projections that read them. Empty for post-LN families."""
-    if family in POST_NORM_FAMILIES:
+    are folded into the projections that read them. Empty for post-norm encoders (BERT, MPNet),
+    whose norms act on the residual stream itself and cannot be moved into the projections."""
+    if layout.placement == "post":
         return {}
     found: dict[tuple[int, str], str] = {}
     for name in names:
@@ -114,21 +78,14 @@ def norm_tensors(
             if m:
                 found[(int(m["layer"]), role)] = name
                 break
-    # Hugging Face Gemma stores RMSNorm weights as w with the multiplier 1 + w (GGUF stores 1 + w).
-    model_type = str(config.get("model_type") or "")
-    offset = 1.0 if model_type.startswith("gemma") and family != "gguf" else 0.0
     out = {}
     for (layer, role), name in found.items():
         if role == "post_attn":
             if (layer, "mlp") in found:
                 continue
             role = "mlp"
-        out[(layer, role)] = (name, offset)
+        out[(layer, role)] = (name, architecture.norm_offset)
     return out
-
-
-def has_qk_norm(names: Sequence[str]) -> bool:
-    return any(_QK_NORM.search(n) for n in names)
 
 
 # Which Gram blocks each projection type contributes: (rows of a head or neuron, blocks of columns?).
@@ -197,7 +154,8 @@ class Invariants:
     - ``neurons`` (layers,): MLP width (0 where absent);
     - ``geometry``: the head layout (None: the config did not give it; no circuits then);
     - ``qk_norm``: the model normalizes queries and keys; ``norms_folded``: norm weights were
-      folded into the Gram blocks.
+      folded into the Gram blocks; ``sandwich_norms``: norms after attention and after the MLP
+      too (Gemma 2/3), so each layer's o_proj and down_proj scale is free.
     """
 
     qk: np.ndarray
@@ -207,6 +165,7 @@ class Invariants:
     geometry: Optional[AttentionGeometry]
     qk_norm: bool
     norms_folded: bool
+    sandwich_norms: bool = False
 
     def to_dict(self) -> dict:
         g = self.geometry
@@ -220,6 +179,7 @@ class Invariants:
             else {"heads": g.heads, "kv_heads": g.kv_heads, "head_dim": g.head_dim},
             "qk_norm": self.qk_norm,
             "norms_folded": self.norms_folded,
+            "sandwich_norms": self.sandwich_norms,
         }
 
     @classmethod
@@ -245,6 +205,7 @@ class Invariants:
             geometry,
             bool(d["qk_norm"]),
             bool(d["norms_folded"]),
+            bool(d.get("sandwich_norms", False)),
         )
 
 
@@ -255,6 +216,7 @@ def build_invariants(
     k: int,
     qk_norm: bool,
     norms_folded: bool,
+    sandwich_norms: bool = False,
 ) -> Optional[Invariants]:
     """Invariants from per-matrix records carrying Gram blocks (``record.gram``); None when no
     record has any (LoRA adapters, MoE-only models)."""
@@ -279,4 +241,4 @@ def build_invariants(
         if inv["mlp"] is not None:
             mlp[layer] = inv["mlp"]
             neurons[layer] = len(grams["up"])
-    return Invariants(qk, ov, mlp, neurons, geometry, qk_norm, norms_folded)
+    return Invariants(qk, ov, mlp, neurons, geometry, qk_norm, norms_folded, sandwich_norms)

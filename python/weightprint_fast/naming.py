@@ -18,6 +18,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .architecture import Architecture
+from .errors import ConfigError, UnknownArchitectureError
+
 
 class ProjectionType(str, Enum):
     """The seven projection types of a decoder layer, in vector order."""
@@ -32,10 +35,6 @@ class ProjectionType(str, Enum):
 
 
 TYPE_ORDER: tuple[str, ...] = tuple(t.value for t in ProjectionType)
-
-
-class UnknownArchitectureError(ValueError):
-    """No tensor name matched a known naming scheme."""
 
 
 @dataclass(frozen=True)
@@ -61,25 +60,11 @@ class Part:
     transposed: bool = False
 
 
-Config = Mapping[str, object]
-Handler = Callable[[re.Match, Sequence[int], Config], list]
-
-
-def config_value(config: Config, *keys: str, default=None):
-    for k in keys:
-        v = config.get(k)
-        if v is not None:
-            return v
-    text = config.get("text_config")  # multimodal configs (Gemma 3) nest the language model's
-    if isinstance(text, Mapping):
-        for k in keys:
-            if text.get(k) is not None:
-                return text[k]
-    return default
+Handler = Callable[[re.Match, Sequence[int], Architecture], list]
 
 
 def _single(type_of: Mapping[str, str], transposed: bool = False) -> Handler:
-    def handler(m: re.Match, shape: Sequence[int], config: Config) -> list:
+    def handler(m: re.Match, shape: Sequence[int], arch: Architecture) -> list:
         expert = m.groupdict().get("expert")
         return [
             Part(
@@ -93,25 +78,10 @@ def _single(type_of: Mapping[str, str], transposed: bool = False) -> Handler:
     return handler
 
 
-def _head_counts(shape: Sequence[int], config: Config, hidden: int) -> tuple[int, int, int]:
-    """(query heads, kv heads, head dim) from the config; fused tensors cannot be split without them."""
-    heads = config_value(config, "num_attention_heads", "n_head", "num_heads", "attention.head_count")
-    if not heads:
-        raise UnknownArchitectureError(
-            f"a fused QKV tensor of shape {tuple(shape)} needs num_attention_heads from config.json "
-            "to be split"
-        )
-    kv = config_value(config, "num_key_value_heads", "num_kv_heads", "attention.head_count_kv", default=heads)
-    if config_value(config, "multi_query") and not config_value(config, "new_decoder_architecture"):
-        kv = 1
-    head_dim = config_value(config, "head_dim", "attention.key_length", default=hidden // int(heads))
-    return int(heads), int(kv), int(head_dim)
-
-
-def _fused_qkv_rows(m: re.Match, shape: Sequence[int], config: Config) -> list:
+def _fused_qkv_rows(m: re.Match, shape: Sequence[int], arch: Architecture) -> list:
     """[q | k | v] stacked by rows (Phi-3, Falcon-7B multi-query, GGUF attn_qkv)."""
     layer = int(m["layer"])
-    heads, kv, hd = _head_counts(shape, config, shape[-1])
+    heads, kv, hd = arch.require_heads(f"a fused QKV tensor of shape {tuple(shape)}", shape[-1])
     q, k = heads * hd, kv * hd
     if q + 2 * k != shape[-2]:
         raise UnknownArchitectureError(f"fused QKV of {shape[-2]} rows does not split as {q} + {k} + {k}")
@@ -122,26 +92,30 @@ def _fused_qkv_rows(m: re.Match, shape: Sequence[int], config: Config) -> list:
     ]
 
 
-def _fused_gate_up_rows(m: re.Match, shape: Sequence[int], config: Config) -> list:
+def _fused_gate_up_rows(m: re.Match, shape: Sequence[int], arch: Architecture) -> list:
     layer, half = int(m["layer"]), shape[-2] // 2
     return [Part(layer, "gate", rows=half), Part(layer, "up", row_start=half, rows=half)]
 
 
-def _gpt2_c_attn(m: re.Match, shape: Sequence[int], config: Config) -> list:
+def _gpt2_c_attn(m: re.Match, shape: Sequence[int], arch: Architecture) -> list:
     layer, d = int(m["layer"]), shape[1] // 3
     return [Part(layer, t, col_start=i * d, cols=d, transposed=True) for i, t in enumerate(("q", "k", "v"))]
 
 
-def _interleaved_qkv(m: re.Match, shape: Sequence[int], config: Config) -> list:
+def _interleaved_qkv(m: re.Match, shape: Sequence[int], arch: Architecture) -> list:
     """GPT-NeoX and classic Falcon: rows are [q_h, k_h, v_h] per head h; Falcon's new decoder
-    architecture groups [q x heads/kv, k, v] per kv head."""
+    architecture groups [q x heads/kv, k, v] per kv head; Falcon multi-query stacks them."""
+    if arch.qkv_layout == "stacked":
+        return _fused_qkv_rows(m, shape, arch)
     layer = int(m["layer"])
-    heads, kv, hd = _head_counts(shape, config, shape[-1])
-    if config_value(config, "multi_query") and not config_value(config, "new_decoder_architecture"):
-        return _fused_qkv_rows(m, shape, config)
-    if config_value(config, "new_decoder_architecture"):
+    heads, kv, hd = arch.require_heads(f"a fused query_key_value tensor of shape {tuple(shape)}", shape[-1])
+    if arch.qkv_layout == "grouped":
         per = heads // kv
         stride = (per + 2) * hd
+        if kv * stride != shape[0]:
+            raise UnknownArchitectureError(
+                f"query_key_value of {shape[0]} rows is not {kv} groups of {per} + 2 heads x {hd}"
+            )
         return [
             Part(layer, "q", rows=heads * hd, group_rows=per * hd, group_stride=stride),
             Part(layer, "k", row_start=per * hd, rows=kv * hd, group_rows=hd, group_stride=stride),
@@ -217,13 +191,13 @@ def _custom_rules(name_patterns: Mapping[str, str]) -> list:
     rules = []
     for pattern, type_name in name_patterns.items():
         if type_name not in TYPE_ORDER:
-            raise ValueError(
+            raise ConfigError(
                 f"name pattern {pattern!r}: unknown projection type {type_name!r}; use one of {TYPE_ORDER}"
             )
         rx = re.compile(pattern)
         if "layer" not in rx.groupindex:
-            raise ValueError(f"name pattern {pattern!r} needs a named group (?P<layer>...)")
-        rules.append(("custom", rx, lambda m, s, c, t=type_name: [Part(int(m["layer"]), t)]))
+            raise ConfigError(f"name pattern {pattern!r} needs a named group (?P<layer>...)")
+        rules.append(("custom", rx, lambda m, s, a, t=type_name: [Part(int(m["layer"]), t)]))
     return rules
 
 
@@ -237,7 +211,7 @@ class MappedTensor:
 
 def map_tensors(
     tensors: Sequence[tuple[str, Sequence[int]]],
-    config: Optional[Config] = None,
+    architecture: Optional[Architecture] = None,
     name_patterns: Optional[Mapping[str, str]] = None,
 ) -> list[MappedTensor]:
     """The projection matrices among ``(name, shape)`` pairs.
@@ -246,7 +220,7 @@ def map_tensors(
     projection types; they are tried before the built-in rules. 3-D tensors that match a rule are
     stacked experts: one part per expert. Raises UnknownArchitectureError when nothing matches.
     """
-    config = config or {}
+    arch = architecture or Architecture()
     rules = _custom_rules(name_patterns or {}) + _COMPILED
     out = []
     for name, shape in tensors:
@@ -257,7 +231,7 @@ def map_tensors(
             m = rx.search(name)
             if m is None:
                 continue
-            parts = handler(m, shape[-2:], config)
+            parts = handler(m, shape[-2:], arch)
             if len(shape) == 3:
                 parts = [Part(**{**p.__dict__, "expert": e}) for e in range(shape[0]) for p in parts]
             out.append(MappedTensor(name, shape, family, tuple(parts)))

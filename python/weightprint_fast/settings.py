@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 from .engine.kernels import METHODS
+from .errors import InputError
 from .vectors import FEATURES, NORMALIZATIONS
 
 NONFINITE = ("exclude", "refuse")
@@ -56,13 +57,13 @@ class Settings:
     def __post_init__(self) -> None:
         for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+                raise InputError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.top_k < 1 or self.n_clusters < 1:
-            raise ValueError("top_k and n_clusters must be positive")
+            raise InputError("top_k and n_clusters must be positive")
         if not 0 < self.tol < 1:
-            raise ValueError("tol must be between 0 and 1")
+            raise InputError("tol must be between 0 and 1")
         if self.threads is not None and self.threads < 1:
-            raise ValueError("threads must be positive (or None for all usable cores)")
+            raise InputError("threads must be positive (or None for all usable cores)")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again). Unknown names are a TypeError."""
@@ -79,6 +80,7 @@ class Settings:
             "tol": self.tol,
             "nonfinite": self.nonfinite,
             "invariants": self.invariants,
+            "name_patterns": dict(self.name_patterns) if self.name_patterns else None,
         }
 
 

@@ -43,8 +43,6 @@ def summary(m: Moments) -> dict[str, float]:
 
 def normalize(v: np.ndarray, how: str) -> np.ndarray:
     """``max``: v / max(v); ``l2``: v / ||v||; ``sum``: v / sum(v); ``none``: v."""
-    if how not in NORMALIZATIONS:
-        raise ValueError(f"unknown normalization {how!r}; expected one of {NORMALIZATIONS}")
     v = np.asarray(v, dtype=np.float64)
     denom = {"max": np.max(v) if v.size else 1.0, "l2": np.linalg.norm(v), "sum": np.sum(v), "none": 1.0}[how]
     return v / denom if denom > 0 else v.copy()
@@ -52,8 +50,6 @@ def normalize(v: np.ndarray, how: str) -> np.ndarray:
 
 def features(sv: np.ndarray, how: str) -> np.ndarray:
     """Rows of singular values as K-Means features: ``raw``, ``log`` (log s), ``unit`` (s / s_1)."""
-    if how not in FEATURES:
-        raise ValueError(f"unknown feature {how!r}; expected one of {FEATURES}")
     if how == "log":
         return np.log(np.maximum(sv, np.finfo(np.float64).tiny))
     if how == "unit":

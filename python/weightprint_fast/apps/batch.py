@@ -26,9 +26,10 @@ from typing import Any, Callable, Optional, Union
 from ..compare import Comparison, compare
 from ..engine.analyse import usable_cores
 from ..engine.progress import show_progress
+from ..errors import InputError, WeightprintError
 from ..fingerprint import Fingerprint
 from ..settings import Settings, resolve
-from .store import FingerprintStore, stamp
+from .store import FingerprintStore, Stamp, stamp
 
 
 @dataclass
@@ -77,7 +78,13 @@ def batch(
         todo, stamps = [], {}
         for p in paths:
             key = str(Path(p).resolve())
-            stamps[key] = stamp(key, verify)
+            try:
+                stamps[key] = stamp(key, verify)
+            except (WeightprintError, OSError) as e:  # its files cannot be resolved: a failed result
+                stamps[key] = Stamp(0, 0.0)
+                db.put(key, stamps[key], error=f"{type(e).__name__}: {e}")
+                report.failed[key] = f"{type(e).__name__}: {e}"
+                continue
             if db.is_current(key, stamps[key]):
                 report.skipped.append(key)
             else:
@@ -148,19 +155,8 @@ class SearchHit:
     score: float  # verdict rank first, then circuit (or spectral) closeness / SD-vector similarity
 
 
-_VERDICT_RANK = {
-    "same-model": 3,
-    "same-family/derived": 2,
-    "adapter-of": 2,
-    "undetermined": 1,
-    "adapter-fits": 1,
-    "unrelated": 0,
-    "adapter-for-other-shapes": 0,
-}
-
-
 def _score(c: Comparison) -> float:
-    rank = _VERDICT_RANK[c.verdict]
+    rank = c.verdict.rank
     distance = c.circuit_distance if c.circuit_distance is not None else c.spectral_distance
     closeness = 1.0 / (1.0 + distance) if distance is not None else c.sd_cosine / 2
     return rank + closeness
@@ -187,11 +183,10 @@ def search(
         for row in db:
             if row.status != "ok":
                 continue
-            fp = row.fingerprint()
-            fp.meta["name"] = row.path
+            fp = row.fingerprint().renamed(row.path)
             try:
                 c = compare(q, fp)
-            except ValueError:  # no projection type in common
+            except InputError:  # no projection type in common
                 continue
             hits.append(SearchHit(row.path, c, _score(c)))
     finally:

@@ -1,8 +1,9 @@
 """The ``weightprint`` command line.
 
-Exit status: 0 success (for ``compare``: related, or an adapter of that model), 2 usage or input
-error, 3 unrelated (or an adapter of other shapes), 4 undetermined (or an adapter that fits but
-names another base), 130 interrupted.
+Exit status: 0 success (for ``compare``: the first model's closest verdict is related, see
+:class:`Verdict`), 1 an internal error (a bug: ``--debug`` shows the traceback), 2 usage or input
+error (any :class:`WeightprintError`: one line on stderr), 3 not related (unrelated, or an adapter
+of other shapes), 4 undetermined (or an adapter that fits but names another base), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Optional
 
 from .. import __version__
-from ..engine import WeightprintFormatError
+from ..compare.verdict import exit_status
+from ..errors import ConfigError, InputError, WeightprintError
 from ..readers import locate, open_tensor_files
 from ..settings import Settings
 
-EXIT_OK, EXIT_USAGE, EXIT_UNRELATED, EXIT_UNDETERMINED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fingerprint_options(p: argparse.ArgumentParser) -> None:
@@ -63,7 +65,14 @@ def _fingerprint_options(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     patterns = None
     if args.name_map is not None:
-        patterns = json.loads(args.name_map.read_text())
+        try:
+            patterns = json.loads(args.name_map.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise InputError(f"--name-map {args.name_map}: cannot read: {e.strerror or e}") from e
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"--name-map {args.name_map}: not JSON: {e}") from e
+        if not isinstance(patterns, dict) or not all(isinstance(v, str) for v in patterns.values()):
+            raise ConfigError(f"--name-map {args.name_map}: expected a JSON object {{regex: type}}")
     return Settings(
         top_k=args.top_k,
         n_clusters=args.clusters,
@@ -142,12 +151,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if len(fps) > 2:
             print()
             print(matrix_table(compare_many(fps)))
-    # Status: the first model against the others.
-    if any(c.related for c in first):
-        return EXIT_OK
-    if any(c.verdict in ("undetermined", "adapter-fits") for c in first):
-        return EXIT_UNDETERMINED
-    return EXIT_UNRELATED
+    return exit_status([c.verdict for c in first])
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -194,9 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = demo.build(root)
     fps = []
     for name, p in paths.items():
-        fp = fingerprint(p, progress=_progress(args))
-        fp.meta["name"] = name
-        fps.append(fp)
+        fps.append(fingerprint(p, progress=_progress(args)).renamed(name))
     base = fps[0]
     comparisons = [compare(base, fp) for fp in fps[1:]]
     cm = compare_many(fps)
@@ -238,9 +240,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _read_paths(args: argparse.Namespace) -> list[str]:
     paths = list(args.paths)
     if args.from_file is not None:
-        paths += [line.strip() for line in args.from_file.read_text().splitlines() if line.strip()]
+        try:
+            listed = args.from_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"--from-file {args.from_file}: cannot read: {e}") from e
+        paths += [line.strip() for line in listed if line.strip()]
     if not paths:
-        raise ValueError("no checkpoints given (PATHS or --from-file)")
+        raise InputError("no checkpoints given (PATHS or --from-file)")
     return paths
 
 
@@ -307,7 +313,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     from .store import FingerprintStore
 
     if not args.store.exists():
-        raise FileNotFoundError(f"{args.store}: no such store")
+        raise InputError(f"{args.store}: no such store")
     with FingerprintStore(args.store) as db:
         if args.action == "ls":
             rows = list(db)
@@ -328,10 +334,10 @@ def cmd_store(args: argparse.Namespace) -> int:
         elif args.action == "rm":
             missing = [p for p in args.items if not db.remove(p) and not db.remove(str(Path(p).resolve()))]
             if missing:
-                raise ValueError(f"not in the store: {', '.join(missing)}")
+                raise InputError(f"not in the store: {', '.join(missing)}")
         else:
             if not args.items:
-                raise ValueError("store export needs a target directory")
+                raise InputError("store export needs a target directory")
             files = db.export(args.items[0])
             print(f"exported {len(files)} fingerprints to {args.items[0]}")
     return EXIT_OK
@@ -433,11 +439,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("weightprint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (WeightprintFormatError, ValueError, OSError, ImportError, json.JSONDecodeError) as e:
+    except (WeightprintError, OSError) as e:  # bad input, or the system refused a file: one line
         if args.debug:
             raise
         print(f"weightprint: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as e:
+        if args.debug:
+            raise
+        print(
+            f"weightprint: internal error ({type(e).__name__}: {e}); this is a bug: rerun with --debug for "
+            "the traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..compare import Comparison, ComparisonMatrix
+from ..errors import MissingExtraError
 from ..fingerprint import Fingerprint
 
 
@@ -94,7 +95,7 @@ def plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("plots need matplotlib: pip install 'weightprint-fast[plot]'") from e
+        raise MissingExtraError("plots need matplotlib: pip install 'weightprint-fast[plot]'") from e
     types = [t for t in ("q", "k", "v", "o", "gate", "up", "down") if any(t in f.types for f in fps)]
     panels = 3 if len(fps) > 1 else 2
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..fingerprint import Fingerprint
+from ..readers.resolve import checkpoint_files
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -32,8 +33,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 )
 """
 
-WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".json")
-
 
 @dataclass(frozen=True)
 class Stamp:
@@ -45,14 +44,10 @@ class Stamp:
     sha256: Optional[str] = None
 
 
-def checkpoint_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
-
-
 def stamp(path: Union[str, Path], verify: bool = False) -> Stamp:
-    files = checkpoint_files(Path(path))
+    """The stamp of every file of the checkpoint (readers/resolve.py: all shards, split parts,
+    index and config), so that editing any of them makes the stored fingerprint stale."""
+    files = checkpoint_files(path)
     stats = [f.stat() for f in files]
     digest = None
     if verify:

@@ -41,7 +41,7 @@ __all__ = [
     "engine",
 ]
 
-_BLAS = ("sgemm", "dgemm", "ssyrk", "dsyrk")
+_BLAS = ("sgemm", "dgemm", "dsyrk")
 _LAPACK = ("dsyevr", "sgeqrf", "sorgqr", "dgeqrf", "dorgqr", "dpotrf")
 
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from .. import _core
 from . import WeightprintFormatError, engine
-from .kernels import METHODS
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,6 @@ def analyse(
     ``progress(jobs_done, jobs_total, bytes_done, bytes_total)`` is called about every 100 ms.
     Ctrl-C stops the engine and raises KeyboardInterrupt.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     jobs = [
         _core.Job(
             file=w.tensor.shard,

@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _core
+from .._core import InputError
 from . import engine
 
 _NUMPY_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.float16): "F16"}
@@ -23,22 +24,22 @@ def _as_matrix(a: np.ndarray, dtype: Optional[str]) -> tuple[np.ndarray, str, in
     if a.ndim == 1:
         a = a.reshape(1, -1)
     if a.ndim != 2:
-        raise ValueError(f"expected a 1-D or 2-D array, got shape {a.shape}")
+        raise InputError(f"expected a 1-D or 2-D array, got shape {a.shape}")
     a = np.ascontiguousarray(a)
     if dtype is None:
         if a.dtype not in _NUMPY_DTYPES:
-            raise TypeError(f"unsupported array dtype {a.dtype} (float16/32/64, or raw bits with dtype=)")
+            raise InputError(f"unsupported array dtype {a.dtype} (float16/32/64, or raw bits with dtype=)")
         return a, _NUMPY_DTYPES[a.dtype], a.shape[0], a.shape[1]
     name = dtype.upper()
     elements, size = engine().dtype_block(name)  # ValueError for a type the engine does not decode
     if a.dtype.kind != "u":
-        raise TypeError(
+        raise InputError(
             f"dtype={dtype!r} needs its raw bits as an unsigned integer array (uint8, or uint16 "
             f"for 16-bit types), got {a.dtype}"
         )
     row_bytes = a.shape[1] * a.dtype.itemsize
     if row_bytes % size:
-        raise ValueError(f"rows of {row_bytes} bytes do not hold whole {name} blocks of {size} bytes")
+        raise InputError(f"rows of {row_bytes} bytes do not hold whole {name} blocks of {size} bytes")
     return a, name, a.shape[0], row_bytes // size * elements
 
 
@@ -80,10 +81,6 @@ def top_singular_values(
     Krylov ``blocks`` and the seconds per ``phases``.
     Raises ValueError if ``a`` holds NaN or Inf.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    if k < 0:
-        raise ValueError("k must be non-negative")
     m, name, rows, cols = _as_matrix(a, dtype)
     info = engine().top_singular_values(
         m, name, rows, cols, k, method, oversample, krylov_blocks, tol, threads

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional, Union
 
-from ..engine import GgufFile, SafetensorsFile, WeightprintFormatError
+from ..engine import GgufFile, SafetensorsFile
 from ..engine.analyse import TensorFileSet
+from ..errors import CheckpointNotFoundError, InputError, WeightprintFormatError
 
 PathLike = Union[str, os.PathLike]
 
@@ -22,28 +23,28 @@ INDEX_SUFFIX = ".safetensors.index.json"
 def _index_shards(index_path: Path) -> tuple[list[Path], dict]:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
+        raise InputError(f"{index_path}: cannot read index: {e.strerror or e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightprintFormatError(f"{index_path}: cannot read index: {e}") from e
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise WeightprintFormatError(f"{index_path}: index has no 'weight_map' object")
-    root = index_path.parent.resolve()
+    # Containment is judged on the names, not on where symlinks lead: a Hugging Face cache
+    # snapshot holds every file as a symlink into ../../blobs.
+    root = index_path.parent
     shards: dict[str, Path] = {}
     for name, shard in weight_map.items():
         if not isinstance(shard, str) or not shard:
             raise WeightprintFormatError(f"{index_path}: tensor '{name}': shard name is not a string")
-        if os.path.isabs(shard) or ".." in Path(shard).parts:
+        if os.path.isabs(shard) or ".." in Path(shard).parts or "\\" in shard:
             raise WeightprintFormatError(
                 f"{index_path}: tensor '{name}': shard '{shard}' points outside the checkpoint directory"
             )
-        resolved = (root / shard).resolve()
-        if root not in resolved.parents:
-            raise WeightprintFormatError(
-                f"{index_path}: tensor '{name}': shard '{shard}' points outside the checkpoint directory"
-            )
-        if not resolved.is_file():
+        path = root / shard
+        if not path.is_file():
             raise WeightprintFormatError(f"{index_path}: tensor '{name}': missing shard '{shard}'")
-        shards.setdefault(shard, resolved)
+        shards.setdefault(shard, path)
     return [shards[s] for s in sorted(shards)], weight_map
 
 
@@ -55,23 +56,38 @@ def open_shards(path: PathLike) -> TensorFileSet:
     ``*.safetensors`` files. Raises WeightprintFormatError for anything malformed or missing.
     """
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file or directory")
-    if p.is_dir():
-        indexes = sorted(p.glob("*" + INDEX_SUFFIX))
-        if (p / ("model" + INDEX_SUFFIX)).is_file():
-            return _open_index(p / ("model" + INDEX_SUFFIX))
-        if len(indexes) == 1:
-            return _open_index(indexes[0])
-        if (p / "model.safetensors").is_file():
-            return _safetensors_set([p / "model.safetensors"])
-        files = sorted(p.glob("*.safetensors"))
-        if not files:
-            raise WeightprintFormatError(f"{p}: no .safetensors files in this directory")
-        return _safetensors_set(files)
-    if p.name.endswith(INDEX_SUFFIX) or p.suffix == ".json":
-        return _open_index(p)
-    return _safetensors_set([p])
+    index = safetensors_index(p)
+    if index is not None:
+        return _open_index(index)
+    return _safetensors_set(safetensors_files(p))
+
+
+def safetensors_index(path: Path) -> Optional[Path]:
+    """The index JSON that names a checkpoint's shards: the path itself, or in a directory
+    ``model.safetensors.index.json`` (else its one ``*.safetensors.index.json``); None if none."""
+    if not path.exists():
+        raise CheckpointNotFoundError(f"{path}: no such file or directory")
+    if not path.is_dir():
+        return path if path.name.endswith(INDEX_SUFFIX) or path.suffix == ".json" else None
+    if (path / ("model" + INDEX_SUFFIX)).is_file():
+        return path / ("model" + INDEX_SUFFIX)
+    indexes = sorted(path.glob("*" + INDEX_SUFFIX))
+    return indexes[0] if len(indexes) == 1 else None
+
+
+def safetensors_files(path: Path) -> list[Path]:
+    """The weight files of a safetensors checkpoint (through its index when it has one)."""
+    index = safetensors_index(path)
+    if index is not None:
+        return _index_shards(index)[0]
+    if not path.is_dir():
+        return [path]
+    if (path / "model.safetensors").is_file():
+        return [path / "model.safetensors"]
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise WeightprintFormatError(f"{path}: no .safetensors files in this directory")
+    return files
 
 
 def _safetensors_set(paths: list[Path]) -> TensorFileSet:
@@ -87,7 +103,7 @@ def _open_index(index_path: Path) -> TensorFileSet:
             raise WeightprintFormatError(
                 f"{index_path}: tensor '{t.name}' of shard '{shards.paths[t.shard].name}' is not in the index"
             )
-        if (index_path.parent / listed).resolve() != shards.paths[t.shard]:
+        if index_path.parent / listed != shards.paths[t.shard]:
             raise WeightprintFormatError(
                 f"{index_path}: tensor '{t.name}' is listed in shard '{listed}' but stored in "
                 f"'{shards.paths[t.shard].name}'"
@@ -127,13 +143,8 @@ def open_gguf(path: PathLike) -> TensorFileSet:
                 "(expected NAME-0000K-of-0000N.gguf)"
             )
         return TensorFileSet([p], [f])
-    count = int(m["count"])
-    if count < 1 or int(m["no"]) > count or int(m["no"]) < 1:
-        raise WeightprintFormatError(f"{p}: split number {m['no']} of {m['count']} is out of range")
-    paths = [p.with_name(f"{m['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
-    missing = [q.name for q in paths if not q.is_file()]
-    if missing:
-        raise WeightprintFormatError(f"{p}: split GGUF is incomplete: missing {', '.join(missing)}")
+    paths = split_parts(p)
+    count = len(paths)
     files = [GgufFile(str(q)) for q in paths]
     declared = 0
     for i, f in enumerate(files):
@@ -151,6 +162,22 @@ def open_gguf(path: PathLike) -> TensorFileSet:
             f"{len(shards.tensors)} tensors"
         )
     return shards
+
+
+def split_parts(path: Path) -> list[Path]:
+    """Every file of the split GGUF set that ``path`` (named NAME-0000K-of-0000N.gguf) belongs
+    to, in order; [path] for a file not named as a split part. Missing parts are an error."""
+    m = _SPLIT_NAME.match(path.name)
+    if m is None:
+        return [path]
+    count = int(m["count"])
+    if count < 1 or int(m["no"]) > count or int(m["no"]) < 1:
+        raise WeightprintFormatError(f"{path}: split number {m['no']} of {m['count']} is out of range")
+    paths = [path.with_name(f"{m['stem']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+    missing = [q.name for q in paths if not q.is_file()]
+    if missing:
+        raise WeightprintFormatError(f"{path}: split GGUF is incomplete: missing {', '.join(missing)}")
+    return paths
 
 
 def gguf_in(directory: Path) -> Optional[Path]:
@@ -175,6 +202,6 @@ def open_tensor_files(path: PathLike) -> TensorFileSet:
         p = gguf_in(p) or p
     if p.suffix.lower() == ".gguf":
         if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file or directory")
+            raise CheckpointNotFoundError(f"{p}: no such file or directory")
         return open_gguf(p)
     return open_shards(p)

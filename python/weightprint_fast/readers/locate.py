@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Union
 
-from ..engine import WeightprintFormatError
+from ..errors import CheckpointNotFoundError, WeightprintFormatError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 _HUB_REFERENCE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
@@ -40,11 +40,11 @@ def resolve_hub_reference(reference: str) -> Path:
     """The snapshot directory of ``org/name[@revision]`` in the local hub cache."""
     m = _HUB_REFERENCE.match(reference)
     if m is None:
-        raise FileNotFoundError(f"{reference}: no such file or directory")
+        raise CheckpointNotFoundError(f"{reference}: no such file or directory")
     repo, revision = m["repo"], m["revision"] or "main"
     root = hub_cache() / ("models--" + repo.replace("/", "--"))
     if not root.is_dir():
-        raise FileNotFoundError(
+        raise CheckpointNotFoundError(
             f"{reference}: no such file or directory, and not in the Hugging Face cache ({root} is missing; "
             f"weightprint does not download: fetch it with `huggingface-cli download {repo}`)"
         )
@@ -53,7 +53,7 @@ def resolve_hub_reference(reference: str) -> Path:
     snapshot = root / "snapshots" / commit
     if not snapshot.is_dir():
         known = sorted(p.name for p in (root / "refs").glob("*")) if (root / "refs").is_dir() else []
-        raise FileNotFoundError(
+        raise CheckpointNotFoundError(
             f"{reference}: revision '{revision}' is not in the Hugging Face cache at {root} "
             f"(cached refs: {', '.join(known) or 'none'})"
         )

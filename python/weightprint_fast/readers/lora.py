@@ -19,12 +19,15 @@ from typing import Optional
 import numpy as np
 import scipy.linalg
 
-from ..engine import Moments, WeightprintFormatError
+from ..architecture import read_architecture
+from ..engine import Moments
+from ..errors import InputError, WeightprintFormatError
 from ..naming import map_tensors, part_indices
 from .files import open_shards
 from .records import MatrixRecord, SourceInfo
 
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _LORA_NAME = re.compile(r"^(?P<module>.+)\.lora_(?P<which>[AB])(?:\.[^.]+)?\.weight$")
 
 
@@ -77,9 +80,11 @@ def read_adapter(
     """Records of every LoRA-adapted projection of a PEFT adapter directory."""
     try:
         config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
+        raise InputError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e.strerror or e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightprintFormatError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e}") from e
-    weights = path / "adapter_model.safetensors"
+    weights = path / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise WeightprintFormatError(
             f"{path}: no adapter_model.safetensors (only safetensors adapters are read)"
@@ -107,7 +112,7 @@ def read_adapter(
         name = module.removeprefix("base_model.model.") + ".weight"
         factors[name] = (a, b, _scale(config, module, a.shape[0]))
         shapes.append((name, (a.shape[1], b.shape[0]) if transposed else (b.shape[0], a.shape[1])))
-    mapped = map_tensors(shapes, base_config or {}, name_patterns)
+    mapped = map_tensors(shapes, read_architecture(base_config or {}, f"{path} (base config)"), name_patterns)
     records = []
     for mt in mapped:
         a, b, scale = factors[mt.name]

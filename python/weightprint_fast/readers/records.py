@@ -10,8 +10,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..engine import Moments, WeightprintFormatError
-from ..invariants import AttentionGeometry
+from ..architecture import AttentionGeometry
+from ..engine import Moments
+from ..errors import ConfigError, InputError, WeightprintFormatError
 
 
 @dataclass
@@ -41,16 +42,25 @@ class SourceInfo:
     geometry: Optional[AttentionGeometry] = None  # head layout, where the config gives it
     qk_norm: bool = False  # query/key normalization (per-head QK scale is then free)
     norms_folded: bool = False  # norm weights folded into the invariants' Gram blocks
+    sandwich_norms: bool = False  # norms after attention and MLP too: per-layer o/down scales are free
+
+
+def config_source(path: Path) -> str:
+    """Where a checkpoint's config.json is (or would be): in its directory, or beside its file."""
+    return str((path if path.is_dir() else path.parent) / "config.json")
 
 
 def read_config(path: Path) -> dict:
     """config.json beside the weights (in the directory, or beside a single file), else {}."""
-    d = path if path.is_dir() else path.parent
-    cfg = d / "config.json"
+    cfg = Path(config_source(path))
     if not cfg.is_file():
         return {}
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
+        raise InputError(f"{cfg}: cannot read config: {e.strerror or e}") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightprintFormatError(f"{cfg}: cannot read config: {e}") from e
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cfg}: the configuration is not a JSON object")
+    return data

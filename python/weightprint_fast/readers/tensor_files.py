@@ -16,27 +16,20 @@ from typing import Optional
 
 import numpy as np
 
+from ..architecture import Architecture, AttentionGeometry, gguf_config, norm_layout, read_architecture
 from ..engine import BlockGramSpec
 from ..engine.analyse import TensorFileSet, Window, analyse
 from ..engine.progress import progress_bar, show_progress
-from ..invariants import (
-    AttentionGeometry,
-    attention_geometry,
-    gram_layout,
-    has_qk_norm,
-    norm_role,
-    norm_tensors,
-)
+from ..invariants import gram_layout, norm_role, norm_tensors
 from ..naming import MappedTensor, Part, map_tensors, part_shape
 from ..settings import Settings
 from .files import open_tensor_files
-from .records import MatrixRecord, SourceInfo, read_config
+from .records import MatrixRecord, SourceInfo, config_source, read_config
 
 
-def _architecture(config: Mapping, families: list[str]) -> str:
-    arch = config.get("model_type") or config.get("general.architecture")
-    if arch:
-        return str(arch)
+def _architecture(arch: Architecture, config: Mapping, families: list[str]) -> str:
+    if arch.model_type:
+        return arch.model_type
     archs = config.get("architectures")
     if isinstance(archs, list) and archs:
         return str(archs[0])
@@ -67,6 +60,7 @@ class LineagePlan:
     geometry: Optional[AttentionGeometry]
     norms: dict  # (layer, role) -> norm weights (float64), already offset
     qk_norm: bool
+    sandwich_norms: bool = False
     enabled: bool = True
 
     def spec(self, part: Part, rows: int, cols: int) -> Optional[BlockGramSpec]:
@@ -88,12 +82,12 @@ class LineagePlan:
 
 
 def plan_lineage(
-    mapped: list[MappedTensor], names: list[str], config: Mapping, read_vector, enabled: bool = True
+    mapped: list[MappedTensor], names: list[str], arch: Architecture, read_vector, enabled: bool = True
 ) -> LineagePlan:
-    """The invariants' plan: head layout from the config and the q/k shapes, and the norm
+    """The invariants' plan: head layout from the architecture and the q/k shapes, and the norm
     weights (read with ``read_vector(name) -> 1-D array``) to fold. Disabled: nothing wanted."""
     if not enabled:
-        return LineagePlan(None, {}, False, enabled=False)
+        return LineagePlan(None, {}, False, False, enabled=False)
 
     def logical(kind: str):
         for mt in mapped:
@@ -103,26 +97,13 @@ def plan_lineage(
                     return (cols, rows) if p.transposed else (rows, cols)
         return None
 
-    geometry = attention_geometry(config, logical("q"), logical("k"))
-    family = mapped[0].family if mapped else ""
+    geometry = arch.geometry(logical("q"), logical("k"))
+    layout = norm_layout(names, arch, sorted({mt.family for mt in mapped}))
     norms = {
         key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
-        for key, (name, offset) in norm_tensors(names, family, config).items()
+        for key, (name, offset) in norm_tensors(names, arch, layout).items()
     }
-    return LineagePlan(geometry, norms, has_qk_norm(names))
-
-
-def gguf_config(metadata: Mapping) -> dict:
-    """A GGUF file's architecture keys as a config: ``{arch}.attention.head_count`` becomes
-    ``attention.head_count``; arrays are left out (per-layer values are not used)."""
-    arch = metadata.get("general.architecture") or "unknown"
-    config = {
-        k[len(arch) + 1 :]: v
-        for k, v in metadata.items()
-        if k.startswith(arch + ".") and v is not None and not isinstance(v, list)
-    }
-    config["general.architecture"] = arch
-    return config
+    return LineagePlan(geometry, norms, layout.qk_norm, layout.placement == "sandwich")
 
 
 @dataclass
@@ -132,6 +113,7 @@ class CheckpointPlan:
 
     shards: TensorFileSet
     config: dict
+    architecture: Architecture
     metadata: Mapping
     lineage: LineagePlan
     windows: list[Window]
@@ -144,15 +126,16 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
     gguf = shards.format == "gguf"
     metadata = shards.files[0].metadata if gguf else {}
     config = gguf_config(metadata) if gguf else read_config(path)
+    arch = read_architecture(config, f"{shards.paths[0]} (GGUF metadata)" if gguf else config_source(path))
     by_name = {t.name: t for t in shards.tensors}
     # Quantized types without a decoder are mapped too, so that the engine names them in its error.
     mapped = map_tensors(
         [(t.name, t.shape) for t in shards.tensors if t.analysed or t.quantized],
-        config,
+        arch,
         settings.name_patterns,
     )
     plan = plan_lineage(
-        mapped, list(by_name), config, lambda name: shards.read(by_name[name]), settings.invariants
+        mapped, list(by_name), arch, lambda name: shards.read(by_name[name]), settings.invariants
     )
     windows, parts = [], []
     for mt in mapped:
@@ -160,7 +143,7 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
             w = _window(mt, part, by_name[mt.name], settings.top_k)
             windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
             parts.append((mt, part))
-    return CheckpointPlan(shards, config, metadata, plan, windows, parts)
+    return CheckpointPlan(shards, config, arch, metadata, plan, windows, parts)
 
 
 def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
@@ -194,7 +177,7 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     info = SourceInfo(
         str(path),
         shards.format,
-        _architecture(config, families),
+        _architecture(cp.architecture, config, families),
         families,
         sum(math.prod(t.shape) for t in shards.tensors),
         dict(Counter(t.dtype for t in shards.tensors)),
@@ -202,5 +185,6 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
         plan.geometry,
         plan.qk_norm,
         bool(plan.norms),
+        plan.sandwich_norms,
     )
     return records, info

@@ -1,0 +1,252 @@
+"""Comparing fingerprints: per-signal similarities and a verdict on lineage.
+
+Signals (over the projection types both models have):
+- ``sd_cosine`` / ``sd_distance``, ``cv_cosine`` / ``cv_distance``: the paper's vectors;
+- ``layer_pearson``: Pearson correlation of the per-layer std profiles (resampled to a common
+  depth, or the layers both have, whichever aligns better);
+- ``coclustering_agreement``: 1 - mean |C_a - C_b| of the co-clustering matrices;
+- ``spectral_distance``: median over same-shaped (layer, type) matrices of ||s_a - s_b|| / ||s_a||;
+- ``circuit_distance`` / ``circuit_specificity`` / ``mlp_distance`` / ``scale_spread``: the lineage
+  invariants (circuits.py): heads matched one-to-one, layers by index or closest, every scale a
+  rewrite can apply divided out; specificity is the distance over that to non-corresponding
+  layers.
+
+The verdict (verdict.py: :class:`Verdict`, decided with a frozen :class:`Thresholds`): the
+invariants decide where both fingerprints carry comparable ones (circuits.py); fingerprints
+without them fall back to the matrices' own spectra, which can confirm a copy or a derivative but
+not rule one out (fallback.py); a LoRA adapter against a full model is judged by fit
+(adapters.py). The paper's vectors never decide alone: a rewritten copy moves them as far as
+unrelated families are apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from ..errors import InputError
+from ..fingerprint import Fingerprint, fingerprint
+from ..settings import Settings, resolve
+from .adapters import adapter_decision, is_adapter, merged_spectral_bound
+from .circuits import CircuitEvidence, circuit_decision, circuit_evidence
+from .fallback import spectral_decision
+from .signals import VectorSignals, vector_signals
+from .verdict import DEFAULT_THRESHOLDS, Decision, Thresholds, Verdict
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison of model ``a`` with model ``b``: every signal, the verdict and its reason.
+
+    Distances are relative (0 identical; None where the signal does not apply), cosines and
+    correlations in [-1, 1] (NaN where undefined). ``scale_spread``: how far the matched layers'
+    residual-scale ratios are from one ratio (0 for a global rescaling). ``merged_spectral_bound``:
+    for an adapter against a model, a bound on what merging it moves the model's spectra.
+    """
+
+    a: str
+    b: str
+    types: list[str]
+    sd_cosine: float
+    sd_distance: float
+    cv_cosine: float
+    cv_distance: float
+    layer_pearson: float
+    coclustering_agreement: float
+    spectral_distance: Optional[float]
+    circuit_distance: Optional[float]
+    circuit_distance_max: Optional[float]
+    circuit_specificity: Optional[float]
+    mlp_distance: Optional[float]
+    verdict: Verdict
+    reason: str
+    merged_spectral_bound: Optional[float] = None
+    scale_spread: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))
+
+    @property
+    def related(self) -> bool:
+        return self.verdict.related
+
+    @classmethod
+    def of(
+        cls,
+        a: str,
+        b: str,
+        signals: VectorSignals,
+        decision: Decision,
+        circuits: Optional[CircuitEvidence] = None,
+        merged_bound: Optional[float] = None,
+        spectral: bool = True,
+    ) -> Comparison:
+        """From its parts (``spectral=False``: the matrices' spectra are not comparable, as a
+        delta's with a model's)."""
+        m = circuits.match if circuits is not None else None
+        return cls(
+            a=a,
+            b=b,
+            types=signals.types,
+            sd_cosine=signals.sd_cosine,
+            sd_distance=signals.sd_distance,
+            cv_cosine=signals.cv_cosine,
+            cv_distance=signals.cv_distance,
+            layer_pearson=signals.layer_pearson,
+            coclustering_agreement=signals.coclustering_agreement,
+            spectral_distance=signals.spectral_distance if spectral else None,
+            circuit_distance=None if m is None else m.median,
+            circuit_distance_max=None if m is None else m.worst,
+            circuit_specificity=None if m is None else m.specificity,
+            mlp_distance=None if circuits is None else circuits.mlp,
+            verdict=decision.verdict,
+            reason=decision.reason,
+            merged_spectral_bound=merged_bound,
+            scale_spread=None if circuits is None else circuits.scale_spread,
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the verdict by name; NaN and infinite values (an undefined signal) become None."""
+        out = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()
+        }
+        out["verdict"] = self.verdict.value
+        return out
+
+
+FingerprintLike = Union[Fingerprint, str, Path]
+
+
+def as_fingerprint(x: FingerprintLike, settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
+    """A Fingerprint as is; a saved fingerprint JSON loaded; anything else fingerprinted with
+    ``settings`` and keyword overrides (see :class:`Settings`)."""
+    if isinstance(x, Fingerprint):
+        return x
+    p = Path(x)
+    if p.suffix == ".json" and p.is_file() and not p.name.endswith(".index.json"):
+        return Fingerprint.load(p)
+    return fingerprint(p, settings, **overrides)
+
+
+def compare(
+    a: FingerprintLike,
+    b: FingerprintLike,
+    settings: Optional[Settings] = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    **overrides: Any,
+) -> Comparison:
+    """Similarities of every signal between two models (paths or Fingerprints) and a verdict.
+
+    ``settings`` (and keyword overrides) fingerprint the paths that must be fingerprinted;
+    ``thresholds`` decide the verdict.
+    """
+    settings = resolve(settings, overrides)
+    fa, fb = as_fingerprint(a, settings), as_fingerprint(b, settings)
+    types = [t for t in fa.types if t in fb.types]
+    if not types:
+        raise InputError(f"{fa.name} and {fb.name} have no projection type in common")
+    signals = vector_signals(fa, fb, types)
+    if is_adapter(fa) != is_adapter(fb):
+        model, adapter = (fb, fa) if is_adapter(fa) else (fa, fb)
+        bound = merged_spectral_bound(model, adapter, types)
+        decision = adapter_decision(model, adapter, bound, thresholds)
+        return Comparison.of(fa.name, fb.name, signals, decision, merged_bound=bound, spectral=False)
+    circuits = circuit_evidence(fa, fb)
+    if circuits is not None:
+        decision = circuit_decision(
+            fa, fb, circuits, signals.spectral_distance, signals.sd_cosine, thresholds
+        )
+    else:
+        decision = spectral_decision(signals, fa.layers == fb.layers, thresholds)
+    return Comparison.of(fa.name, fb.name, signals, decision, circuits)
+
+
+@dataclass
+class ComparisonMatrix:
+    names: list[str]
+    signals: dict[str, np.ndarray]  # signal -> (N, N) matrix
+    verdicts: list[list[Verdict]]
+    linkage: np.ndarray  # scipy hierarchical clustering of 1 - SD cosine, (N-1, 4)
+    families: list[int]  # flat cluster id per model (related models share one)
+
+    def nearest(self) -> list[tuple[str, str, float]]:
+        """Per model, the other model with the highest SD-vector cosine."""
+        s = self.signals["sd_cosine"].copy()
+        np.fill_diagonal(s, -np.inf)
+        return [(n, self.names[int(np.argmax(s[i]))], float(np.max(s[i]))) for i, n in enumerate(self.names)]
+
+
+MATRIX_SIGNALS = (
+    "sd_cosine",
+    "sd_distance",
+    "cv_cosine",
+    "cv_distance",
+    "layer_pearson",
+    "coclustering_agreement",
+    "spectral_distance",
+    "circuit_distance",
+    "mlp_distance",
+)
+
+
+def compare_many(
+    models: Sequence[FingerprintLike],
+    settings: Optional[Settings] = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    **overrides: Any,
+) -> ComparisonMatrix:
+    """All pairwise comparisons of a model set, with a hierarchical clustering into families.
+
+    Each pair is compared once (model i as ``a`` for i < j) and the matrices are symmetric.
+    Families are the connected groups of pairs judged related; the linkage (average, on
+    1 - SD cosine) orders them for display.
+    """
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import squareform
+
+    settings = resolve(settings, overrides)
+    fps = [as_fingerprint(m, settings) for m in models]
+    n = len(fps)
+    signals = {k: np.full((n, n), np.nan) for k in MATRIX_SIGNALS}
+    verdicts = [[Verdict.SAME_MODEL] * n for _ in range(n)]
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            c = compare(fps[i], fps[j], thresholds=thresholds)
+            for k in MATRIX_SIGNALS:
+                v = getattr(c, k)
+                signals[k][i, j] = signals[k][j, i] = np.nan if v is None else v
+            verdicts[i][j] = verdicts[j][i] = c.verdict
+            if c.related:
+                parent[root(i)] = root(j)
+    for k in MATRIX_SIGNALS:
+        np.fill_diagonal(signals[k], 0.0 if "distance" in k else 1.0)
+    dist = np.clip(1.0 - np.nan_to_num(signals["sd_cosine"], nan=0.0), 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    link = linkage(squareform(dist, checks=False), method="average") if n > 1 else np.zeros((0, 4))
+    roots: dict[int, int] = {}
+    families = [roots.setdefault(root(i), len(roots)) for i in range(n)]
+    return ComparisonMatrix([f.name for f in fps], signals, verdicts, link, families)
+
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Comparison",
+    "ComparisonMatrix",
+    "Thresholds",
+    "Verdict",
+    "as_fingerprint",
+    "compare",
+    "compare_many",
+]

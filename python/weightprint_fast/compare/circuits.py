@@ -1,0 +1,277 @@
+"""Lineage from the invariants (invariants.py): heads matched one-to-one, layers by index or by
+closest, distances made free of every scale a rewrite can apply.
+
+Scales that keep the function, and how they cancel here:
+- per head (query x c, key / c; value x d, output / d) and per neuron (up x e, down / e): the
+  circuit spectra and the up x down products do not move;
+- the whole residual stream x alpha (embeddings, o_proj and down_proj x alpha, the norms' epsilon
+  x alpha^2): every OV spectrum and every up x down product x alpha, the rest unchanged;
+- with sandwich norms (a norm after attention and after the MLP, Gemma 2/3), o_proj and
+  down_proj of each layer by its own factor, which that norm absorbs.
+So each layer's OV spectra and up x down quantiles are compared as shapes (divided by their
+norm), and the ratios of those norms between the models are checked apart: one ratio for the
+whole model is a rewrite; ratios that differ by layer are one only with sandwich norms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..fingerprint import Fingerprint
+from ..invariants import Invariants
+from .verdict import Decision, Thresholds, Verdict
+
+
+def _relative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """||x - y|| / max(||x||, ||y||) along the last axis (symmetric; 0 where both are 0)."""
+    scale = np.maximum(np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1))
+    return np.linalg.norm(x - y, axis=-1) / np.where(scale > 0, scale, 1.0)
+
+
+def _shape(x: np.ndarray) -> np.ndarray:
+    """x divided by its norm (x itself where that is 0): what no scale can move."""
+    n = float(np.linalg.norm(x))
+    return x / n if n > 0 else x
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-300)
+
+
+@dataclass(frozen=True)
+class LayerMatch:
+    """Layer la of a against layer lb of b: the matched heads' distances and the layer's
+    residual-scale ratio (the median over matched heads of |OV_a| / |OV_b|)."""
+
+    distances: np.ndarray
+    ratio: float
+
+
+def _layer_match(a: Invariants, b: Invariants, la: int, lb: int) -> Optional[LayerMatch]:
+    """Heads of layer la of a matched one-to-one to heads of layer lb of b, on distances that no
+    scale moves (each head's OV spectrum as a shape; QK per head under QK norm); then each
+    matched pair's distance with b's OV spectra times the layer's ratio: the mean of the QK and
+    OV spectra's relative distances. Removed heads leave the ratio of the others unchanged."""
+    from scipy.optimize import linear_sum_assignment
+
+    qa, qb, oa, ob = a.qk[la], b.qk[lb], a.ov[la], b.ov[lb]
+    if np.isnan(qa).all() or np.isnan(qb).all() or np.isnan(oa).all() or np.isnan(ob).all():
+        return None
+    if a.qk_norm or b.qk_norm:
+        qa, qb = _unit_rows(qa), _unit_rows(qb)
+    qk = _relative(qa[:, None, :], qb[None, :, :])
+    cost = (qk + _relative(_unit_rows(oa)[:, None, :], _unit_rows(ob)[None, :, :])) / 2
+    rows, cols = linear_sum_assignment(cost)
+    na, nb = np.linalg.norm(oa[rows], axis=1), np.linalg.norm(ob[cols], axis=1)
+    ok = (na > 0) & (nb > 0)
+    ratio = float(np.median(na[ok] / nb[ok])) if ok.any() else 1.0
+    ov = _relative(oa[rows], ratio * ob[cols])
+    return LayerMatch((qk[rows, cols] + ov) / 2, ratio)
+
+
+@dataclass(frozen=True)
+class CircuitMatch:
+    """How the attention circuits of two models match: per matched layer, the heads' distances
+    after the best one-to-one assignment of heads (order is no evidence: heads can be permuted).
+
+    ``reference`` is the same distance between non-corresponding layers (each matched layer of
+    b replaced by its neighbour): how far heads of these models are when they are *not* copies
+    of each other. Untrained (random) weights have nearly the same spectra everywhere, so a
+    small distance is evidence of lineage only when it is also small next to the reference.
+    """
+
+    median: float  # median over matched layers of the median matched-head distance
+    worst: float  # largest matched-head distance anywhere
+    reference: float  # median over matched layers of the distance to b's neighbouring layer
+    layer_pairs: list[tuple[int, int]]
+    ov_ratios: list[float]  # per matched layer: the residual-scale ratio of its OV circuits, a over b
+
+    @property
+    def specificity(self) -> float:
+        """median / reference: near 0 for a copy, near 1 when the match says nothing."""
+        if not self.reference > 0:
+            return 0.0 if self.median == 0 else math.inf
+        return self.median / self.reference
+
+
+def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
+    """Matches layers (by index at equal depth; else each layer of the shallower model to its
+    closest layer of the deeper one, so removed layers anywhere are allowed) and heads."""
+    depth_a, depth_b = a.qk.shape[0], b.qk.shape[0]
+    if depth_a == depth_b:
+        candidates = [[(i, i)] for i in range(depth_a)]
+    elif depth_a < depth_b:
+        candidates = [[(i, j) for j in range(depth_b)] for i in range(depth_a)]
+    else:
+        candidates = [[(i, j) for i in range(depth_a)] for j in range(depth_b)]
+    per_layer, worst, pairs, ratios, reference = [], 0.0, [], [], []
+    for options in candidates:
+        best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
+        for la, lb in options:
+            m = _layer_match(a, b, la, lb)
+            if m is not None and (best is None or np.median(m.distances) < np.median(best[0].distances)):
+                best = (m, (la, lb))
+        if best is None:
+            continue
+        per_layer.append(float(np.median(best[0].distances)))
+        worst = max(worst, float(best[0].distances.max()))
+        pairs.append(best[1])
+        ratios.append(best[0].ratio)
+        la, lb = best[1]
+        neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
+        other = _layer_match(a, b, la, neighbour) if neighbour >= 0 else None
+        if other is not None:
+            reference.append(float(np.median(other.distances)))
+    if not per_layer:
+        return None
+    ref = float(np.median(reference)) if reference else math.nan
+    return CircuitMatch(float(np.median(per_layer)), worst, ref, pairs, ratios)
+
+
+def _mlp_pair(inv: Invariants, layer: int) -> np.ndarray:
+    """The (quantiles, 2) MLP invariants of a layer with its up x down column as a shape."""
+    x = inv.mlp[layer].copy()
+    if not np.isnan(x[:, 1]).any():
+        x[:, 1] = _shape(x[:, 1])
+    return x
+
+
+def mlp_distance(a: Invariants, b: Invariants, pairs: Sequence[tuple[int, int]]) -> Optional[float]:
+    """Median over matched layers of equal width of the relative distance between the MLP
+    per-neuron quantiles (None when no matched layer has equal width)."""
+    d = []
+    for la, lb in pairs:
+        if a.neurons[la] == 0 or a.neurons[la] != b.neurons[lb]:
+            continue
+        x, y = _mlp_pair(a, la), _mlp_pair(b, lb)
+        ok = ~(np.isnan(x).any(axis=0) | np.isnan(y).any(axis=0))
+        if ok.any():
+            d.append(float(_relative(x[:, ok].T, y[:, ok].T).max()))
+    return float(np.median(d)) if d else None
+
+
+def scale_spread(a: Invariants, b: Invariants, match: CircuitMatch) -> float:
+    """How far the matched layers' residual-scale ratios (a over b: of the OV circuits, and of the
+    up x down quantiles' norm) are from one common ratio: max |ratio / median - 1| (0 for a
+    global scale)."""
+    ratios = list(match.ov_ratios)
+    for la, lb in match.layer_pairs:
+        nx, ny = np.linalg.norm(a.mlp[la][:, 1]), np.linalg.norm(b.mlp[lb][:, 1])
+        if np.isfinite(nx) and np.isfinite(ny) and nx > 0 and ny > 0 and a.neurons[la] == b.neurons[lb]:
+            ratios.append(nx / ny)
+    r = np.asarray([x for x in ratios if np.isfinite(x) and x > 0])
+    if not r.size:
+        return 0.0
+    return float(np.max(np.abs(r / np.median(r) - 1.0)))
+
+
+def comparable(a: Fingerprint, b: Fingerprint) -> bool:
+    """Whether both carry circuits of the same head size over the same residual width."""
+    ia, ib = a.invariants, b.invariants
+    if ia is None or ib is None or ia.geometry is None or ib.geometry is None:
+        return False
+    width = lambda f: f.matrix_shapes.get("q", [0, 0])[1]  # noqa: E731
+    return ia.geometry.head_dim == ib.geometry.head_dim and width(a) == width(b) > 0
+
+
+def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
+    ia, ib = a.invariants, b.invariants
+    assert ia is not None and ib is not None
+    return ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons)
+
+
+def _pruned(a: Fingerprint, b: Fingerprint) -> str:
+    ia, ib = a.invariants, b.invariants
+    assert ia is not None and ib is not None and ia.geometry is not None and ib.geometry is not None
+    parts = []
+    if a.layers != b.layers:
+        parts.append(f"{a.layers} vs {b.layers} layers")
+    if ia.geometry.heads != ib.geometry.heads or ia.geometry.kv_heads != ib.geometry.kv_heads:
+        parts.append(
+            f"{ia.geometry.heads}/{ia.geometry.kv_heads} vs {ib.geometry.heads}/{ib.geometry.kv_heads} heads"
+        )
+    if not np.array_equal(ia.neurons[ia.neurons > 0][:1], ib.neurons[ib.neurons > 0][:1]):
+        parts.append(f"{int(ia.neurons.max())} vs {int(ib.neurons.max())} MLP neurons")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class CircuitEvidence:
+    """What the invariants say about a pair: the circuit match, the MLP distance (None: no
+    matched layer of equal MLP width), and the spread of the layers' residual-scale ratios."""
+
+    match: CircuitMatch
+    mlp: Optional[float]
+    scale_spread: float
+    sandwich: bool  # either model has sandwich norms: per-layer scales are rewrites
+
+
+def circuit_evidence(a: Fingerprint, b: Fingerprint) -> Optional[CircuitEvidence]:
+    """The invariants' evidence, or None where the two carry no comparable circuits."""
+    if not comparable(a, b):
+        return None
+    ia, ib = a.invariants, b.invariants
+    assert ia is not None and ib is not None
+    match = circuit_match(ia, ib)
+    if match is None:
+        return None
+    return CircuitEvidence(
+        match,
+        mlp_distance(ia, ib, match.layer_pairs),
+        scale_spread(ia, ib, match),
+        ia.sandwich_norms or ib.sandwich_norms,
+    )
+
+
+def circuit_decision(
+    a: Fingerprint,
+    b: Fingerprint,
+    ev: CircuitEvidence,
+    spectral: Optional[float],
+    sd_cos: float,
+    t: Thresholds,
+) -> Decision:
+    match, mlp = ev.match, ev.mlp
+    same_geometry = _same_geometry(a, b)
+    one_scale = ev.sandwich or ev.scale_spread <= t.same_circuit
+    if same_geometry and match.worst <= t.same_circuit and (mlp is None or mlp <= t.same_mlp) and one_scale:
+        if spectral is not None and spectral <= t.same_spectral and sd_cos >= t.same_sd_cosine:
+            return Decision(
+                Verdict.SAME_MODEL, f"identical weights' spectra (distance {spectral:.2g}) and circuits"
+            )
+        return Decision(
+            Verdict.SAME_MODEL,
+            f"same function, weights rewritten: every head's circuits agree to {match.worst:.1g}, "
+            f"MLP invariants to {mlp if mlp is not None else 0:.1g}, residual scales "
+            + ("absorbed by sandwich norms" if ev.sandwich else f"one common ratio to {ev.scale_spread:.1g}"),
+        )
+    if match.median <= t.derived_circuit and match.specificity > t.derived_specificity:
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"attention circuits close (median distance {match.median:.3g}) but no closer than "
+            f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
+            "or generic, which says nothing about lineage",
+        )
+    if match.median <= t.derived_circuit:
+        shape = "" if same_geometry else f"; pruned or truncated ({_pruned(a, b)})"
+        return Decision(
+            Verdict.DERIVED, f"attention circuits close (median distance {match.median:.3g}){shape}"
+        )
+    if match.median > t.unrelated_circuit and match.specificity >= t.unrelated_specificity:
+        if same_geometry:
+            return Decision(
+                Verdict.UNRELATED, f"attention circuits differ (median distance {match.median:.3g})"
+            )
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
+            f"different sizes ({_pruned(a, b)}): family not determined",
+        )
+    return Decision(
+        Verdict.UNDETERMINED, f"attention circuits neither close nor far (median distance {match.median:.3g})"
+    )
