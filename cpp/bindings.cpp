@@ -315,6 +315,14 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("path", &TensorFile::path)
         .def_property_readonly("format", &TensorFile::format)
         .def_property_readonly("tensors", &TensorFile::tensors, py::return_value_policy::reference_internal)
+        .def_property_readonly(
+            "metadata",
+            [](const TensorFile& f) -> py::object {
+                if (const auto* g = dynamic_cast<const GgufFile*>(&f)) return gguf_metadata(*g);
+                return py::cast(dynamic_cast<const SafetensorsFile&>(f).metadata());
+            },
+            "GGUF: scalars and strings as Python values, numeric arrays of up to 65536 elements as lists, other "
+            "arrays (a vocabulary) as None; safetensors: the header's __metadata__ strings.")
         .def("read", &read_tensor, py::arg("name"), "A tensor decoded to a float64 array (meant for small tensors).");
 
     py::class_<SafetensorsFile, TensorFile, std::shared_ptr<SafetensorsFile>>(m, "SafetensorsFile")
@@ -322,8 +330,7 @@ PYBIND11_MODULE(_core, m) {
                  py::gil_scoped_release nogil;
                  return std::make_shared<SafetensorsFile>(path);
              }),
-             py::arg("path"))
-        .def_property_readonly("metadata", &SafetensorsFile::metadata);
+             py::arg("path"));
 
     py::class_<GgufFile, TensorFile, std::shared_ptr<GgufFile>>(m, "GgufFile")
         .def(py::init([](const std::string& path) {
@@ -332,10 +339,7 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::arg("path"))
         .def_property_readonly("version", &GgufFile::version)
-        .def_property_readonly("alignment", &GgufFile::alignment)
-        .def_property_readonly("metadata", &gguf_metadata,
-                               "Scalars and strings as Python values; numeric arrays of up to 65536 elements as "
-                               "lists; other arrays (a vocabulary) as None.");
+        .def_property_readonly("alignment", &GgufFile::alignment);
 
     m.def(
         "dtype_block",

@@ -193,6 +193,42 @@ def fold_norms(t: Tensors, lay: Layout, rng: Optional[np.random.Generator] = Non
     return t
 
 
+EMBEDDINGS = {"llama": "model.embed_tokens.weight", "gguf": "token_embd.weight"}
+OUTPUT = {"llama": "lm_head.weight", "gguf": "output.weight"}
+
+
+def scale_residual(t: Tensors, lay: Layout, alpha: float) -> Tensors:
+    """Pre-norm models: the whole residual stream x alpha. The embeddings and every matrix that
+    writes the stream (o_proj, down_proj) x alpha; every norm reads alpha x h and gives what it
+    gave for h once its epsilon is alpha^2 times as large (the caller's config: ``eps_scale``); a
+    tied output head is untied first, since it would scale the logits. Post-LN encoders have no
+    such freedom."""
+    if not lay.pre_norm:
+        return dict(t)
+    t = dict(t)
+    embed = EMBEDDINGS[lay.style]
+    if OUTPUT[lay.style] not in t:
+        t[OUTPUT[lay.style]] = t[embed].copy()
+    t[embed] = (t[embed].astype(np.float64) * alpha).astype(np.float32)
+    for i in range(lay.layers):
+        for part in ("o", "down"):
+            t[lay.name(i, part)] = (t[lay.name(i, part)].astype(np.float64) * alpha).astype(np.float32)
+    return t
+
+
+def scale_layers(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensors:
+    """Models with sandwich norms (a norm on the attention output and on the MLP output, Gemma
+    2/3): each layer's o_proj and down_proj by factors of their own, which those norms absorb."""
+    if not lay.sandwich:
+        return dict(t)
+    t = dict(t)
+    for i in range(lay.layers):
+        for part in ("o", "down"):
+            c = float(np.exp(rng.uniform(-1.5, 1.5)))
+            t[lay.name(i, part)] = (t[lay.name(i, part)].astype(np.float64) * c).astype(np.float32)
+    return t
+
+
 def rotate_residual(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensors:
     """Pre-norm models without branch-output norms: norms folded, then an orthogonal Q applied
     to the residual stream (readers W -> W Q^T, writers W -> Q W; embeddings alike)."""

@@ -58,8 +58,8 @@ def llama(seed: int) -> dict[str, np.ndarray]:
     return t
 
 
-def rms_norm(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + 1e-6) * g
+def rms_norm(x: np.ndarray, g: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
 def rope(x: np.ndarray) -> np.ndarray:
@@ -71,15 +71,18 @@ def rope(x: np.ndarray) -> np.ndarray:
     return x * np.cos(angle) + half * np.sin(angle)
 
 
-def forward(t: dict[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
-    """Logits of a Llama-style decoder (RMSNorm, RoPE, grouped-query causal attention, SwiGLU)."""
+def forward(t: dict[str, np.ndarray], tokens: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Logits of a Llama-style decoder (RMSNorm with epsilon ``eps``, RoPE, grouped-query causal
+    attention, SwiGLU); with Gemma-2-style sandwich norms where the tensors have them (a norm on
+    the attention output, and pre/post norms around the MLP)."""
     w = {k: v.astype(np.float64) for k, v in t.items()}
     h = w["model.embed_tokens.weight"][tokens]
     n = len(tokens)
     mask = np.triu(np.full((n, n), -np.inf), 1)
     for i in range(LAYERS):
         p = f"model.layers.{i}."
-        x = rms_norm(h, w[p + "input_layernorm.weight"])
+        sandwich = p + "pre_feedforward_layernorm.weight" in w
+        x = rms_norm(h, w[p + "input_layernorm.weight"], eps)
         q = rope((x @ w[p + "self_attn.q_proj.weight"].T).reshape(n, HEADS, HEAD_DIM))
         k = rope((x @ w[p + "self_attn.k_proj.weight"].T).reshape(n, KV, HEAD_DIM))
         v = (x @ w[p + "self_attn.v_proj.weight"].T).reshape(n, KV, HEAD_DIM)
@@ -89,12 +92,32 @@ def forward(t: dict[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
             s = q[:, head] @ k[:, head // group].T / np.sqrt(HEAD_DIM) + mask
             a = np.exp(s - s.max(axis=1, keepdims=True))
             out[:, head] = (a / a.sum(axis=1, keepdims=True)) @ v[:, head // group]
-        h = h + out.reshape(n, -1) @ w[p + "self_attn.o_proj.weight"].T
-        x = rms_norm(h, w[p + "post_attention_layernorm.weight"])
+        attn = out.reshape(n, -1) @ w[p + "self_attn.o_proj.weight"].T
+        if sandwich:
+            attn = rms_norm(attn, w[p + "post_attention_layernorm.weight"], eps)
+        h = h + attn
+        x = rms_norm(
+            h,
+            w[p + ("pre_feedforward_layernorm" if sandwich else "post_attention_layernorm") + ".weight"],
+            eps,
+        )
         g = x @ w[p + "mlp.gate_proj.weight"].T
-        h = h + (g / (1 + np.exp(-g)) * (x @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+        mlp = (g / (1 + np.exp(-g)) * (x @ w[p + "mlp.up_proj.weight"].T)) @ w[p + "mlp.down_proj.weight"].T
+        if sandwich:
+            mlp = rms_norm(mlp, w[p + "post_feedforward_layernorm.weight"], eps)
+        h = h + mlp
     head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
-    return rms_norm(h, w["model.norm.weight"]) @ head.T
+    return rms_norm(h, w["model.norm.weight"], eps) @ head.T
+
+
+def sandwich(seed: int) -> dict[str, np.ndarray]:
+    """The llama() model with Gemma-2-style sandwich norms added to every layer."""
+    rng = np.random.default_rng(seed + 100)
+    t = llama(seed)
+    for i in range(LAYERS):
+        for norm in ("pre_feedforward_layernorm", "post_feedforward_layernorm"):
+            t[f"model.layers.{i}.{norm}.weight"] = (1 + 0.3 * rng.standard_normal(HIDDEN)).astype(np.float32)
+    return t
 
 
 def save(tmp_path, name: str, tensors: dict, config: dict = CONFIG):
@@ -254,6 +277,80 @@ def test_different_widths_without_common_circuits_are_not_called_unrelated(tmp_p
     c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=2 * HIDDEN)))
     assert c.verdict == "undetermined", c.reason
     assert c.spectral_distance is None
+
+
+# --- scales of the residual stream -------------------------------------------------------------
+
+TOKENS = np.array([3, 17, 5, 41, 8, 22])
+
+
+def preserves(before: dict, after: dict, eps_scale: float = 1.0, eps: float = 1e-6) -> bool:
+    """Whether the rewritten model computes the same logits (its norms' epsilon x eps_scale)."""
+    a, b = forward(before, TOKENS, eps), forward(after, TOKENS, eps * eps_scale)
+    return bool(np.abs(b - a).max() <= 1e-4 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("alpha", [30.0, 0.1, 4.0])
+def test_a_globally_rescaled_residual_stream_is_the_same_model(tmp_path, base_fp, alpha):
+    t = llama(0)
+    scaled = rw.scale_residual(t, rw.layout(t, CONFIG), alpha)
+    assert preserves(t, scaled, alpha**2)
+    c = wf.compare(base_fp, save(tmp_path, "scaled", scaled, dict(CONFIG, rms_norm_eps=1e-6 * alpha**2)))
+    assert c.verdict == "same-model", c.reason
+    assert c.scale_spread <= 1e-6
+
+
+def test_a_rescaled_stream_composed_with_every_rewrite_is_the_same_model(tmp_path, base_fp):
+    t = llama(0)
+    lay = rw.layout(t, CONFIG)
+    copy = rw.scale_residual(rw.rewrite_all(t, lay, np.random.default_rng(6)), lay, 8.0)
+    assert preserves(t, copy, 64.0)
+    assert wf.compare(base_fp, save(tmp_path, "copy", copy)).verdict == "same-model"
+
+
+def test_a_rescaled_stream_through_q8_0_is_derived(tmp_path, base_fp):
+    t = llama(0)
+    copy = rw.quantized(rw.scale_residual(t, rw.layout(t, CONFIG), 4.0), "Q8_0")
+    c = wf.compare(base_fp, save(tmp_path, "q8", copy))
+    assert c.verdict == "same-family/derived", c.reason
+
+
+def test_a_rescaled_and_noised_stream_is_derived(tmp_path, base_fp):
+    t = llama(0)
+    rng = np.random.default_rng(7)
+    copy = rw.noised(
+        rw.scale_residual(rw.rewrite_all(t, rw.layout(t, CONFIG), rng), rw.layout(t, CONFIG), 8.0), rng
+    )
+    c = wf.compare(base_fp, save(tmp_path, "noised", copy))
+    assert c.verdict == "same-family/derived", c.reason
+
+
+def test_per_layer_output_scales_without_sandwich_norms_are_not_the_same_model(tmp_path, base_fp):
+    """Without norms on the branch outputs, scaling one layer's o_proj changes the function: the
+    circuits still match (a derivative), but it is not a rewrite of the same model."""
+    t = llama(0)
+    t["model.layers.1.self_attn.o_proj.weight"] = t["model.layers.1.self_attn.o_proj.weight"] * 3
+    assert not preserves(llama(0), t)
+    c = wf.compare(base_fp, save(tmp_path, "one-layer", t))
+    assert c.verdict == "same-family/derived" and c.scale_spread > 0.5, c.reason
+
+
+def test_per_layer_scales_that_sandwich_norms_absorb_are_the_same_model(tmp_path):
+    t = sandwich(0)
+    scaled = rw.scale_layers(t, rw.layout(t, CONFIG), np.random.default_rng(8))
+    # Exact while the norms' epsilon is small next to the branch outputs' mean square (here
+    # ~1e-4 at a factor of e^-1.5, so a model with epsilon 1e-6 would move by ~1%).
+    assert preserves(t, scaled, eps=1e-12)
+    base = wf.fingerprint(save(tmp_path, "base", t), progress=False)
+    c = wf.compare(base, save(tmp_path, "scaled", scaled))
+    assert base.invariants.sandwich_norms
+    assert c.verdict == "same-model", c.reason
+    assert c.scale_spread > 0.1  # the layers' scales differ: only the sandwich norms make it a rewrite
+
+
+def test_sandwich_models_of_different_seeds_stay_unrelated(tmp_path):
+    a = wf.fingerprint(save(tmp_path, "a", sandwich(0)), progress=False)
+    assert wf.compare(a, save(tmp_path, "b", sandwich(1))).verdict == "unrelated"
 
 
 # --- fingerprints carry shapes and invariants ------------------------------------------------
