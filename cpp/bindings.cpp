@@ -63,17 +63,17 @@ std::string numpy_float(DType t) {
 }
 
 // The array as a rows x cols matrix of `dtype`: C-contiguous, and either raw bits (unsigned) or
-// the matching float type, or an error. Nothing is copied or reinterpreted silently: a strided view or a float64 array named
-// F32 would otherwise be read as the wrong bytes.
+// the matching float type, or an error. Nothing is copied or reinterpreted silently: a strided view or a float64 array
+// named F32 would otherwise be read as the wrong bytes.
 MatrixView array_view(const py::array& a, const std::string& dtype, size_t rows, size_t cols) {
     const DType t = dtype_arg(dtype);
     if (!(a.flags() & py::array::c_style))
         throw std::invalid_argument("array is not C-contiguous (pass np.ascontiguousarray(a))");
     const std::string want = numpy_float(t), have = py::str(a.dtype());
     if (a.dtype().kind() != 'u' && have != want)
-        throw std::invalid_argument("an array of " + have + " cannot hold " + dtype +
-                                    (want.empty() ? " (pass its raw bits as an unsigned integer array)"
-                                                  : " (expected " + want + ")"));
+        throw std::invalid_argument(
+            "an array of " + have + " cannot hold " + dtype +
+            (want.empty() ? " (pass its raw bits as an unsigned integer array)" : " (expected " + want + ")"));
     if (cols % block_elements(t) != 0)
         throw std::invalid_argument("rows of " + dtype + " hold whole blocks of " + std::to_string(block_elements(t)));
     if (static_cast<size_t>(a.nbytes()) != encoded_bytes(t, rows * cols))
@@ -127,7 +127,7 @@ py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
     const TensorInfo& t = f.tensor(name);
     if (!is_decoded(t.dtype))
         throw std::invalid_argument(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
-                              ", which this engine does not decode");
+                                    ", which this engine does not decode");
     std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
     py::array_t<double> out(shape);
     double* dst = out.mutable_data();

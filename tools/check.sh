@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The habits, checked: lint, format, types, and an ASan/UBSan build of the engine running the
-# engine's tests (parsers, decoders, kernels, scheduler, fuzzers). Run it in an environment with
+# The habits, checked: lint, format, types, the native engine tests (ctest), and an ASan/UBSan
+# build of the engine running every test file. Run it in an environment with
 # the test and dev extras: pip install ".[test,dev]" && tools/check.sh
 #
 # Usage: tools/check.sh [--no-sanitizers]
@@ -11,11 +11,19 @@ echo "--- ruff (lint, format), mypy, clang-format"
 ruff check .
 ruff format --check .
 mypy
-clang-format --dry-run --Werror cpp/*.cpp cpp/*.hpp
+clang-format --dry-run --Werror cpp/*.cpp cpp/*.hpp tests/native/*.cpp tests/native/*.hpp
 
 if [[ "${1:-}" == "--no-sanitizers" ]]; then exit 0; fi
 
-echo "--- ASan + UBSan build of the engine, its tests"
+echo "--- native engine tests (doctest, ctest), built with ASan + UBSan"
+native=build/native-sanitize
+cmake -S . -B "$native" -DWPF_PYTHON=OFF -DWPF_NATIVE_TESTS=ON -DWPF_SANITIZE=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake --build "$native" > /dev/null
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$native" --output-on-failure -j2 | tail -3
+
+echo "--- ASan + UBSan build of the engine, every test file run against it"
 # Into a throw-away environment that sees this one's packages: the sanitized build never
 # replaces the installed one.
 san=$(mktemp -d /tmp/wpf-asan.XXXXXX)
@@ -30,7 +38,5 @@ repo=$(pwd)
   export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   "$san/venv/bin/python" -c "import weightprint_fast as w; assert w.__file__.startswith('$san'), w.__file__"
-  "$san/venv/bin/python" -m pytest -q -p no:cacheprovider \
-    "$repo"/tests/test_{safetensors_format,gguf,stats,singular_values,gram_product,scan,lineage}.py \
-    "$repo"/tests/test_{corruption,format}_fuzz.py
+  "$san/venv/bin/python" -m pytest -q -p no:cacheprovider "$repo"/tests
 )

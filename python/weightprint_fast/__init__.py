@@ -10,8 +10,7 @@ Main entry points: :func:`fingerprint`, :func:`compare`, :func:`compare_many`, a
 
 from __future__ import annotations
 
-__version__ = "0.3.0"
-
+from ._version import __version__
 from .apps.batch import BatchReport, SearchHit, batch, search
 from .apps.store import FingerprintStore
 from .architecture import Architecture, AttentionGeometry, read_architecture

@@ -15,6 +15,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from ._version import __version__
 from .arrays import decode_array, encode_array
 from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
@@ -196,8 +197,6 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     ``settings``: a :class:`Settings` (default: its defaults); keyword arguments override single
     settings by name (``fingerprint(p, top_k=32, method="exact")``).
     """
-    from . import __version__
-
     settings = resolve(settings, overrides)
     start = time.perf_counter()
     # scikit-learn takes about a second to import; the engine releases the GIL, so the import

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-from .. import __version__
+from .._version import __version__
 from ..compare.verdict import exit_status
 from ..errors import ConfigError, InputError, WeightprintError
 from ..readers import locate, open_tensor_files

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -40,8 +40,9 @@ from .verdict import DEFAULT_THRESHOLDS, Decision, Thresholds, Verdict
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """One comparison of model ``a`` with model ``b``: every signal, the verdict and its reason.
+class Comparison(VectorSignals):
+    """One comparison of model ``a`` with model ``b``: every signal (the paper's, from
+    :class:`VectorSignals`, and the invariants'), the verdict and its reason.
 
     Distances are relative (0 identical; None where the signal does not apply), cosines and
     correlations in [-1, 1] (NaN where undefined). ``scale_spread``: how far the matched layers'
@@ -51,14 +52,6 @@ class Comparison:
 
     a: str
     b: str
-    types: list[str]
-    sd_cosine: float
-    sd_distance: float
-    cv_cosine: float
-    cv_distance: float
-    layer_pearson: float
-    coclustering_agreement: float
-    spectral_distance: Optional[float]
     circuit_distance: Optional[float]
     circuit_distance_max: Optional[float]
     circuit_specificity: Optional[float]
@@ -89,17 +82,13 @@ class Comparison:
         """From its parts (``spectral=False``: the matrices' spectra are not comparable, as a
         delta's with a model's)."""
         m = circuits.match if circuits is not None else None
+        paper = {f.name: getattr(signals, f.name) for f in fields(VectorSignals)}
+        if not spectral:
+            paper["spectral_distance"] = None
         return cls(
+            **paper,
             a=a,
             b=b,
-            types=signals.types,
-            sd_cosine=signals.sd_cosine,
-            sd_distance=signals.sd_distance,
-            cv_cosine=signals.cv_cosine,
-            cv_distance=signals.cv_distance,
-            layer_pearson=signals.layer_pearson,
-            coclustering_agreement=signals.coclustering_agreement,
-            spectral_distance=signals.spectral_distance if spectral else None,
             circuit_distance=None if m is None else m.median,
             circuit_distance_max=None if m is None else m.worst,
             circuit_specificity=None if m is None else m.specificity,

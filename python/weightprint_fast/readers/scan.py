@@ -1,4 +1,5 @@
-"""Every tensor of a checkpoint, measured: what ``weightprint scan`` shows."""
+"""Every tensor of a checkpoint, measured (:func:`weightprint_fast.scan`): not only the projection
+matrices that make the fingerprint, but embeddings, norms and integer tensors too."""
 
 from __future__ import annotations
 
