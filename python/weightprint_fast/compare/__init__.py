@@ -11,11 +11,11 @@ Signals (over the projection types both models have):
   rewrite can apply divided out; specificity is the distance over that to non-corresponding
   layers.
 
-The verdict (verdict.py: :class:`Verdict`, decided with a frozen :class:`Thresholds`): the
-invariants decide where both fingerprints carry comparable ones (circuits.py); fingerprints
-without them fall back to the matrices' own spectra, which can confirm a copy or a derivative but
-not rule one out (fallback.py); a LoRA adapter against a full model is judged by fit
-(adapters.py). The paper's vectors never decide alone: a rewritten copy moves them as far as
+The verdict (verdict.py: :class:`Verdict`, its rules, and the frozen :class:`Thresholds` they
+read): the invariants decide where both fingerprints carry comparable ones (their evidence:
+circuits.py); fingerprints without them fall back to the matrices' own spectra, which can confirm
+a copy or a derivative but not rule one out; a LoRA adapter against a full model is judged by
+fit (adapters.py). The paper's vectors never decide alone: a rewritten copy moves them as far as
 unrelated families are apart.
 """
 
@@ -32,11 +32,18 @@ import numpy as np
 from ..errors import InputError
 from ..fingerprint import Fingerprint, fingerprint
 from ..settings import Settings, resolve
-from .adapters import adapter_decision, is_adapter, merged_spectral_bound
-from .circuits import CircuitEvidence, circuit_decision, circuit_evidence
-from .fallback import spectral_decision
+from .adapters import adapter_evidence, is_adapter
+from .circuits import CircuitEvidence, circuit_evidence
 from .signals import VectorSignals, vector_signals
-from .verdict import DEFAULT_THRESHOLDS, Decision, Thresholds, Verdict
+from .verdict import (
+    DEFAULT_THRESHOLDS,
+    Decision,
+    Thresholds,
+    Verdict,
+    decide_adapter,
+    decide_circuits,
+    decide_spectra,
+)
 
 
 @dataclass(frozen=True)
@@ -142,16 +149,14 @@ def compare(
     signals = vector_signals(fa, fb, types)
     if is_adapter(fa) != is_adapter(fb):
         model, adapter = (fb, fa) if is_adapter(fa) else (fa, fb)
-        bound = merged_spectral_bound(model, adapter, types)
-        decision = adapter_decision(model, adapter, bound, thresholds)
-        return Comparison.of(fa.name, fb.name, signals, decision, merged_bound=bound, spectral=False)
+        fit = adapter_evidence(model, adapter, types)
+        decision = decide_adapter(fit, thresholds)
+        return Comparison.of(fa.name, fb.name, signals, decision, merged_bound=fit.bound, spectral=False)
     circuits = circuit_evidence(fa, fb)
     if circuits is not None:
-        decision = circuit_decision(
-            fa, fb, circuits, signals.spectral_distance, signals.sd_cosine, thresholds
-        )
+        decision = decide_circuits(circuits, signals.spectral_distance, signals.sd_cosine, thresholds)
     else:
-        decision = spectral_decision(signals, fa.layers == fb.layers, thresholds)
+        decision = decide_spectra(signals, fa.layers == fb.layers, thresholds)
     return Comparison.of(fa.name, fb.name, signals, decision, circuits)
 
 

@@ -4,13 +4,13 @@ merging it do to the model's spectra."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..fingerprint import Fingerprint
-from .verdict import Decision, Thresholds, Verdict
 
 
 def is_adapter(fp: Fingerprint) -> bool:
@@ -49,47 +49,35 @@ def _same_name(base: str, model: Fingerprint) -> bool:
     return want in names
 
 
-def adapter_decision(
-    model: Fingerprint, adapter: Fingerprint, bound: Optional[float], t: Thresholds
-) -> Decision:
-    """A LoRA adapter against a full model: does it fit that model, and what would merging do."""
-    if not model.matrix_shapes or not adapter.matrix_shapes:
-        return Decision(
-            Verdict.UNDETERMINED,
-            "adapter against a model fingerprint without matrix shapes (schema 1): refingerprint it",
-        )
+@dataclass(frozen=True)
+class AdapterEvidence:
+    """A LoRA adapter against a full model: ``shapes_known`` (both fingerprints record matrix
+    shapes), ``misfit`` (what does not fit: types of other shapes, more layers), ``base`` (the
+    base model it names, "" for none), ``names_model`` (that name is this model's) and the
+    Mirsky/Weyl ``bound`` on what merging it moves the model's spectra (None: not computable)."""
+
+    shapes_known: bool
+    misfit: list[str]
+    base: str
+    names_model: bool
+    bound: Optional[float]
+
+
+def adapter_evidence(model: Fingerprint, adapter: Fingerprint, types: Sequence[str]) -> AdapterEvidence:
+    shapes_known = bool(model.matrix_shapes and adapter.matrix_shapes)
     misfit = [
         f"{t} {adapter.matrix_shapes[t]} vs {model.matrix_shapes.get(t)}"
         for t in adapter.types
-        if adapter.matrix_shapes.get(t) != model.matrix_shapes.get(t)
+        if shapes_known and adapter.matrix_shapes.get(t) != model.matrix_shapes.get(t)
     ]
     if adapter.layers > model.layers:
         misfit.append(f"{adapter.layers} adapted layers vs {model.layers}")
     base = str(adapter.meta.get("architecture") or "")
-    named = f"; it names its base '{base}'" if base and base != "lora" else ""
-    if misfit:
-        return Decision(
-            Verdict.ADAPTER_FOR_OTHER_SHAPES,
-            f"a LoRA adapter that does not fit this model ({', '.join(misfit)}){named}",
-        )
-    merge = ""
-    if bound is not None:
-        effect = (
-            "so the merged model stays derived"
-            if bound <= t.derived_spectral
-            else "a bound too loose to tell what merging does (fingerprint the merged model to know)"
-        )
-        merge = (
-            f"; merged, it moves the model's top singular values by at most {bound:.3g} relative "
-            f"(Mirsky/Weyl bound), {effect}"
-        )
-    if base and _same_name(base, model):
-        return Decision(
-            Verdict.ADAPTER_OF, f"a LoRA adapter for this model: its deltas fit every matrix{named}{merge}"
-        )
-    # Any model of these shapes would fit: the weights alone do not say which one it was trained on.
-    return Decision(
-        Verdict.ADAPTER_FITS,
-        f"a LoRA adapter whose deltas fit this model's matrices, but it names "
-        f"{'another base' if base else 'no base'}{named}: any model of these shapes fits{merge}",
+    base = "" if base == "lora" else base
+    return AdapterEvidence(
+        shapes_known,
+        misfit,
+        base,
+        bool(base) and _same_name(base, model),
+        merged_spectral_bound(model, adapter, types),
     )

@@ -24,7 +24,6 @@ import numpy as np
 
 from ..fingerprint import Fingerprint
 from ..invariants import Invariants
-from .verdict import Decision, Thresholds, Verdict
 
 
 def _relative(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -185,7 +184,8 @@ def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
     return ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons)
 
 
-def _pruned(a: Fingerprint, b: Fingerprint) -> str:
+def _size_difference(a: Fingerprint, b: Fingerprint) -> str:
+    """What differs between the two models' sizes ("" for none): layers, heads, MLP neurons."""
     ia, ib = a.invariants, b.invariants
     assert ia is not None and ib is not None and ia.geometry is not None and ib.geometry is not None
     parts = []
@@ -203,12 +203,16 @@ def _pruned(a: Fingerprint, b: Fingerprint) -> str:
 @dataclass(frozen=True)
 class CircuitEvidence:
     """What the invariants say about a pair: the circuit match, the MLP distance (None: no
-    matched layer of equal MLP width), and the spread of the layers' residual-scale ratios."""
+    matched layer of equal MLP width), the spread of the layers' residual-scale ratios, whether
+    per-layer scales are rewrites (either model has sandwich norms), whether the two have the
+    same head, neuron and layer counts, and else what differs."""
 
     match: CircuitMatch
     mlp: Optional[float]
     scale_spread: float
-    sandwich: bool  # either model has sandwich norms: per-layer scales are rewrites
+    sandwich: bool
+    same_geometry: bool
+    size_difference: str
 
 
 def circuit_evidence(a: Fingerprint, b: Fingerprint) -> Optional[CircuitEvidence]:
@@ -225,53 +229,6 @@ def circuit_evidence(a: Fingerprint, b: Fingerprint) -> Optional[CircuitEvidence
         mlp_distance(ia, ib, match.layer_pairs),
         scale_spread(ia, ib, match),
         ia.sandwich_norms or ib.sandwich_norms,
-    )
-
-
-def circuit_decision(
-    a: Fingerprint,
-    b: Fingerprint,
-    ev: CircuitEvidence,
-    spectral: Optional[float],
-    sd_cos: float,
-    t: Thresholds,
-) -> Decision:
-    match, mlp = ev.match, ev.mlp
-    same_geometry = _same_geometry(a, b)
-    one_scale = ev.sandwich or ev.scale_spread <= t.same_circuit
-    if same_geometry and match.worst <= t.same_circuit and (mlp is None or mlp <= t.same_mlp) and one_scale:
-        if spectral is not None and spectral <= t.same_spectral and sd_cos >= t.same_sd_cosine:
-            return Decision(
-                Verdict.SAME_MODEL, f"identical weights' spectra (distance {spectral:.2g}) and circuits"
-            )
-        return Decision(
-            Verdict.SAME_MODEL,
-            f"same function, weights rewritten: every head's circuits agree to {match.worst:.1g}, "
-            f"MLP invariants to {mlp if mlp is not None else 0:.1g}, residual scales "
-            + ("absorbed by sandwich norms" if ev.sandwich else f"one common ratio to {ev.scale_spread:.1g}"),
-        )
-    if match.median <= t.derived_circuit and match.specificity > t.derived_specificity:
-        return Decision(
-            Verdict.UNDETERMINED,
-            f"attention circuits close (median distance {match.median:.3g}) but no closer than "
-            f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
-            "or generic, which says nothing about lineage",
-        )
-    if match.median <= t.derived_circuit:
-        shape = "" if same_geometry else f"; pruned or truncated ({_pruned(a, b)})"
-        return Decision(
-            Verdict.DERIVED, f"attention circuits close (median distance {match.median:.3g}){shape}"
-        )
-    if match.median > t.unrelated_circuit and match.specificity >= t.unrelated_specificity:
-        if same_geometry:
-            return Decision(
-                Verdict.UNRELATED, f"attention circuits differ (median distance {match.median:.3g})"
-            )
-        return Decision(
-            Verdict.UNDETERMINED,
-            f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
-            f"different sizes ({_pruned(a, b)}): family not determined",
-        )
-    return Decision(
-        Verdict.UNDETERMINED, f"attention circuits neither close nor far (median distance {match.median:.3g})"
+        _same_geometry(a, b),
+        _size_difference(a, b),
     )

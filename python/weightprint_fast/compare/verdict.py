@@ -1,16 +1,24 @@
-"""The verdicts of a comparison and the thresholds that decide them, each defined once.
+"""The verdicts of a comparison, the thresholds, and the rules that decide them, in one place.
 
 A :class:`Verdict` carries its meaning, whether it counts as related (families in
 ``compare_many``, search hits), the CLI's exit status for it, and its rank (search orders hits by
-it). :class:`Thresholds` is the frozen parameter object every decision reads; the defaults are
+it). :class:`Thresholds` is the frozen parameter object every rule reads; the defaults are
 calibrated on the labelled pairs of experiments/results (README "Comparing models" lists the
-measured ranges each value sits between). A new verdict is one member and one table row here.
+measured ranges each value sits between). The evidence modules (signals, circuits, adapters)
+measure; the three ``decide_*`` functions here turn their evidence into a :class:`Decision`. A new
+verdict is one member, one table row and the rule that gives it, all in this module.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Optional
+
+from .adapters import AdapterEvidence
+from .circuits import CircuitEvidence
+from .signals import VectorSignals
 
 
 class Verdict(str, Enum):
@@ -136,3 +144,121 @@ class Decision:
 
     verdict: Verdict
     reason: str
+
+
+def decide_circuits(ev: CircuitEvidence, spectral: Optional[float], sd_cos: float, t: Thresholds) -> Decision:
+    """The verdict of two fingerprints with comparable lineage invariants."""
+    match, mlp = ev.match, ev.mlp
+    one_scale = ev.sandwich or ev.scale_spread <= t.same_circuit
+    if (
+        ev.same_geometry
+        and match.worst <= t.same_circuit
+        and (mlp is None or mlp <= t.same_mlp)
+        and one_scale
+    ):
+        if spectral is not None and spectral <= t.same_spectral and sd_cos >= t.same_sd_cosine:
+            return Decision(
+                Verdict.SAME_MODEL, f"identical weights' spectra (distance {spectral:.2g}) and circuits"
+            )
+        return Decision(
+            Verdict.SAME_MODEL,
+            f"same function, weights rewritten: every head's circuits agree to {match.worst:.1g}, "
+            f"MLP invariants to {mlp if mlp is not None else 0:.1g}, residual scales "
+            + ("absorbed by sandwich norms" if ev.sandwich else f"one common ratio to {ev.scale_spread:.1g}"),
+        )
+    if match.median <= t.derived_circuit and match.specificity > t.derived_specificity:
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"attention circuits close (median distance {match.median:.3g}) but no closer than "
+            f"those of non-corresponding layers ({match.reference:.3g}): weights look untrained "
+            "or generic, which says nothing about lineage",
+        )
+    if match.median <= t.derived_circuit:
+        shape = "" if ev.same_geometry else f"; pruned or truncated ({ev.size_difference})"
+        return Decision(
+            Verdict.DERIVED, f"attention circuits close (median distance {match.median:.3g}){shape}"
+        )
+    if match.median > t.unrelated_circuit and match.specificity >= t.unrelated_specificity:
+        if ev.same_geometry:
+            return Decision(
+                Verdict.UNRELATED, f"attention circuits differ (median distance {match.median:.3g})"
+            )
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"not derived from one another (circuits differ, median distance {match.median:.3g}); "
+            f"different sizes ({ev.size_difference}): family not determined",
+        )
+    return Decision(
+        Verdict.UNDETERMINED, f"attention circuits neither close nor far (median distance {match.median:.3g})"
+    )
+
+
+def decide_spectra(s: VectorSignals, same_depth: bool, t: Thresholds) -> Decision:
+    """The verdict of fingerprints without comparable invariants (schema 1, no head counts in the
+    config) from the matrices' own spectra. Those move under function-preserving rewrites, so they
+    can confirm a copy or a derivative but never rule one out."""
+    spectral, sd_cos, pearson = s.spectral_distance, s.sd_cosine, s.layer_pearson
+    if spectral is None:
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"different shapes and no comparable circuits: no matrix-level comparison (SD cosine "
+            f"{sd_cos:.4f}, which cannot tell a separately trained sibling from an unrelated model)",
+        )
+    if spectral <= t.same_spectral and not same_depth:
+        return Decision(
+            Verdict.DERIVED,
+            f"spectra of the common layers identical (distance {spectral:.2g}), depths differ",
+        )
+    if spectral <= t.same_spectral and sd_cos >= t.same_sd_cosine:
+        return Decision(Verdict.SAME_MODEL, f"spectra identical (distance {spectral:.2g})")
+    if spectral <= t.derived_spectral:
+        if not math.isnan(pearson) and pearson >= t.derived_layer_pearson:
+            return Decision(
+                Verdict.DERIVED,
+                f"spectra close (distance {spectral:.3g}), layer profiles correlate ({pearson:.3f})",
+            )
+        return Decision(
+            Verdict.UNDETERMINED,
+            f"spectra close (distance {spectral:.3g}) but layer profiles do not correlate ({pearson:.3f})",
+        )
+    return Decision(
+        Verdict.UNDETERMINED,
+        f"spectra differ (distance {spectral:.3g}), but without the lineage invariants (head counts "
+        "missing from config.json, or a schema-1 fingerprint) a rewritten copy cannot be ruled out",
+    )
+
+
+def decide_adapter(ev: AdapterEvidence, t: Thresholds) -> Decision:
+    """A LoRA adapter against a full model: does it fit that model, and what would merging do."""
+    if not ev.shapes_known:
+        return Decision(
+            Verdict.UNDETERMINED,
+            "adapter against a model fingerprint without matrix shapes (schema 1): refingerprint it",
+        )
+    named = f"; it names its base '{ev.base}'" if ev.base else ""
+    if ev.misfit:
+        return Decision(
+            Verdict.ADAPTER_FOR_OTHER_SHAPES,
+            f"a LoRA adapter that does not fit this model ({', '.join(ev.misfit)}){named}",
+        )
+    merge = ""
+    if ev.bound is not None:
+        effect = (
+            "so the merged model stays derived"
+            if ev.bound <= t.derived_spectral
+            else "a bound too loose to tell what merging does (fingerprint the merged model to know)"
+        )
+        merge = (
+            f"; merged, it moves the model's top singular values by at most {ev.bound:.3g} relative "
+            f"(Mirsky/Weyl bound), {effect}"
+        )
+    if ev.names_model:
+        return Decision(
+            Verdict.ADAPTER_OF, f"a LoRA adapter for this model: its deltas fit every matrix{named}{merge}"
+        )
+    # Any model of these shapes would fit: the weights alone do not say which one it was trained on.
+    return Decision(
+        Verdict.ADAPTER_FITS,
+        f"a LoRA adapter whose deltas fit this model's matrices, but it names "
+        f"{'another base' if ev.base else 'no base'}{named}: any model of these shapes fits{merge}",
+    )
