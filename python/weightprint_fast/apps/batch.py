@@ -177,7 +177,7 @@ def search(
 
     q = as_fingerprint(query, settings, **overrides)
     own = not isinstance(store, FingerprintStore)
-    db = store if isinstance(store, FingerprintStore) else FingerprintStore(store)
+    db = store if isinstance(store, FingerprintStore) else FingerprintStore(store, readonly=True)
     try:
         hits = []
         for row in db:

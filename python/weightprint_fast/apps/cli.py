@@ -18,7 +18,7 @@ from typing import Optional
 
 from .._version import __version__
 from ..compare.verdict import exit_status
-from ..errors import ConfigError, InputError, WeightprintError
+from ..errors import ConfigError, InputError, StoreError, WeightprintError
 from ..readers import locate, open_tensor_files
 from ..settings import Settings
 
@@ -312,9 +312,9 @@ def cmd_store(args: argparse.Namespace) -> int:
     from .report import table
     from .store import FingerprintStore
 
-    if not args.store.exists():
-        raise InputError(f"{args.store}: no such store")
-    with FingerprintStore(args.store) as db:
+    if not args.store.is_file():
+        raise StoreError(f"{args.store}: no such store")
+    with FingerprintStore(args.store, readonly=args.action != "rm") as db:
         if args.action == "ls":
             rows = list(db)
             if args.json:

@@ -8,6 +8,7 @@ Writes are single transactions in WAL mode, so several processes may write the s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from ..errors import StoreError
 from ..fingerprint import Fingerprint
 from ..readers.resolve import checkpoint_files
 
@@ -71,18 +73,51 @@ class StoredCheckpoint:
 
     def fingerprint(self) -> Fingerprint:
         if self.fingerprint_json is None:
-            raise ValueError(f"{self.path}: no fingerprint stored ({self.error})")
-        return Fingerprint.from_dict(json.loads(self.fingerprint_json), self.path)
+            raise StoreError(f"{self.path}: no fingerprint stored ({self.error})")
+        try:
+            data = json.loads(self.fingerprint_json)
+        except json.JSONDecodeError as e:
+            raise StoreError(f"{self.path}: the stored fingerprint is damaged ({e})") from e
+        return Fingerprint.from_dict(data, self.path)
+
+
+_COLUMNS = ("path", "size", "mtime", "sha256", "status", "error", "fingerprint", "updated")
+
+
+@contextlib.contextmanager
+def _store_errors(path: Path, doing: str) -> Iterator[None]:
+    """SQLite's errors (a damaged file, a full disk, a read-only directory) as one StoreError."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot {doing} the fingerprint store: {e}") from e
 
 
 class FingerprintStore:
-    """The store at ``path`` (created if missing)."""
+    """The store at ``path``: created if missing, or with ``readonly=True`` opened for reading only
+    (it must exist; nothing is written, not even SQLite's journal settings). A file that is not a
+    fingerprint store, or that SQLite cannot read, is a StoreError."""
 
-    def __init__(self, path: Union[str, Path]):
+    def __init__(self, path: Union[str, Path], readonly: bool = False):
         self.path = Path(path)
-        self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self.readonly = readonly
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: no such store")
+        with _store_errors(self.path, "open"):
+            if readonly:
+                self._db = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0, isolation_level=None
+                )
+            else:
+                self._db = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
+                # A database with tables of its own is someone else's: never add ours to it.
+                if not self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                    self._db.execute(SCHEMA)
+                self._db.execute("PRAGMA journal_mode=WAL")
+            columns = tuple(r[1] for r in self._db.execute("PRAGMA table_info(checkpoints)"))
+        if columns != _COLUMNS:
+            self._db.close()
+            raise StoreError(f"{self.path}: not a fingerprint store (no checkpoints table of this version)")
 
     def close(self) -> None:
         self._db.close()
@@ -95,9 +130,10 @@ class FingerprintStore:
 
     def is_current(self, checkpoint: str, current: Stamp) -> bool:
         """Whether the stored row for ``checkpoint`` is a fingerprint of these same files."""
-        row = self._db.execute(
-            "SELECT size, mtime, sha256, status FROM checkpoints WHERE path = ?", (checkpoint,)
-        ).fetchone()
+        with _store_errors(self.path, "read"):
+            row = self._db.execute(
+                "SELECT size, mtime, sha256, status FROM checkpoints WHERE path = ?", (checkpoint,)
+            ).fetchone()
         if row is None or row[3] != "ok" or row[0] != current.size:
             return False
         if current.sha256 is not None:
@@ -112,6 +148,12 @@ class FingerprintStore:
         error: Optional[str] = None,
     ) -> None:
         """Stores one outcome (a fingerprint, or the error that prevented it), replacing any older one."""
+        with _store_errors(self.path, "write"):
+            self._put(checkpoint, st, fingerprint, error)
+
+    def _put(
+        self, checkpoint: str, st: Stamp, fingerprint: Optional[Fingerprint], error: Optional[str]
+    ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -127,25 +169,29 @@ class FingerprintStore:
         )
 
     def get(self, checkpoint: str) -> StoredCheckpoint:
-        row = self._db.execute(
-            "SELECT path, status, error, size, updated, fingerprint FROM checkpoints WHERE path = ?",
-            (checkpoint,),
-        ).fetchone()
+        with _store_errors(self.path, "read"):
+            row = self._db.execute(
+                "SELECT path, status, error, size, updated, fingerprint FROM checkpoints WHERE path = ?",
+                (checkpoint,),
+            ).fetchone()
         if row is None:
             raise KeyError(checkpoint)
         return StoredCheckpoint(*row)
 
     def __iter__(self) -> Iterator[StoredCheckpoint]:
-        rows = self._db.execute(
-            "SELECT path, status, error, size, updated, fingerprint FROM checkpoints ORDER BY path"
-        )
-        return (StoredCheckpoint(*r) for r in rows.fetchall())
+        with _store_errors(self.path, "read"):
+            rows = self._db.execute(
+                "SELECT path, status, error, size, updated, fingerprint FROM checkpoints ORDER BY path"
+            ).fetchall()
+        return (StoredCheckpoint(*r) for r in rows)
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+        with _store_errors(self.path, "read"):
+            return self._db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
 
     def remove(self, checkpoint: str) -> bool:
-        return self._db.execute("DELETE FROM checkpoints WHERE path = ?", (checkpoint,)).rowcount > 0
+        with _store_errors(self.path, "write"):
+            return self._db.execute("DELETE FROM checkpoints WHERE path = ?", (checkpoint,)).rowcount > 0
 
     def export(self, directory: Union[str, Path]) -> list[Path]:
         """Writes every stored fingerprint as ``<n>-<name>.fingerprint.json``; returns the files."""
