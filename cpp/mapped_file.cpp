@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "errors.hpp"
+#include "map_guard.hpp"
 
 namespace wpf {
 
@@ -41,11 +42,13 @@ MappedFile::MappedFile(const std::string& path) {
             throw FileAccessError(path + ": cannot memory-map: " + std::strerror(err));
         }
         data_ = static_cast<uint8_t*>(p);
+        guard_ = map_guard::remember(data_, size_, path);
     }
     ::close(fd);  // the mapping keeps the file alive
 }
 
 MappedFile::~MappedFile() {
+    map_guard::forget(guard_);
     if (data_) ::munmap(data_, size_);
 }
 

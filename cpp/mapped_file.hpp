@@ -24,6 +24,7 @@ public:
 private:
     uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
+    int guard_ = -1;  // map_guard slot: a SIGBUS in this map names the file
 };
 
 }  // namespace wpf

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import sys
 import traceback
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
@@ -123,11 +127,71 @@ def _run(todo: list[str], settings: Settings, workers: Optional[int], cluster):
     cores = usable_cores()
     workers = max(1, min(workers or max(1, cores // 2), len(todo)))
     per_worker = settings.replace(threads=settings.threads or max(1, cores // workers))
-    # Spawned, not forked: a fork of a process whose OpenBLAS threads already run can deadlock.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(fingerprint_to_json, p, per_worker) for p in todo]
-        for f in as_completed(futures):
-            yield f.result()
+    yield from _run_local(todo, per_worker, workers)
+
+
+DIED = (
+    "the worker process died while fingerprinting it (killed, out of memory, or a crash), "
+    "and again when it was retried alone"
+)
+
+
+def _run_local(todo: list[str], settings: Settings, workers: int):
+    """Local worker processes, each checkpoint in one. A worker that dies takes its pool down
+    (concurrent.futures cannot tell which task killed it), so the checkpoints in flight then are
+    retried one at a time in a fresh pool: the one that dies again is recorded as failed, the
+    others finish, and the rest of the list goes on."""
+    queue: deque[str] = deque(todo)
+    suspects: deque[str] = deque()
+    while queue or suspects:
+        alone = bool(suspects)  # a retry runs by itself, so a second death names its checkpoint
+        source = suspects if alone else queue
+        size = 1 if alone else workers
+        in_flight: dict = {}
+        # Spawned, not forked: a fork of a process whose OpenBLAS threads already run can deadlock.
+        pool = ProcessPoolExecutor(
+            max_workers=size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_end_with_parent,
+            initargs=(os.getpid(),),
+        )
+        try:
+            while source or in_flight:
+                while source and len(in_flight) < size:
+                    path = source.popleft()
+                    in_flight[pool.submit(fingerprint_to_json, path, settings)] = path
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                results = []
+                for f in done:
+                    path = in_flight.pop(f)
+                    try:
+                        results.append(f.result())
+                    except BrokenProcessPool:
+                        if alone:
+                            results.append((path, None, DIED))
+                        else:
+                            suspects.append(path)
+                yield from results
+                if len(suspects) and not alone:
+                    suspects.extend(in_flight.values())  # the pool is gone: everything in it is suspect
+                    break
+                if alone and results and results[0][2] == DIED:
+                    break
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Worker initializer: the worker is killed when the process that started it (``parent``)
+    dies (Linux), so a batch killed with -9 leaves no worker computing for nobody."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was made: we were reparented
+        os._exit(1)
 
 
 def _run_dask(todo: list[str], settings: Settings, cluster):
