@@ -4,31 +4,46 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 namespace wpf {
 
 // Runs fn(worker) for worker in [0, workers) on that many threads (the caller is worker 0),
-// and rethrows the first exception any of them raised.
+// and rethrows the first exception any of them raised. Workers whose thread cannot be started
+// (an address-space or process limit) run on the caller after its own share: slower, same result.
 template <typename Fn>
 void parallel_run(int workers, Fn&& fn) {
     workers = std::max(1, workers);
     std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
     std::vector<std::thread> pool;
-    for (int w = 1; w < workers; ++w) {
-        pool.emplace_back([&, w] {
-            try {
-                fn(w);
-            } catch (...) {
-                errors[static_cast<size_t>(w)] = std::current_exception();
-            }
-        });
+    int started = 1;
+    for (; started < workers; ++started) {
+        const int w = started;
+        try {
+            pool.emplace_back([&, w] {
+                try {
+                    fn(w);
+                } catch (...) {
+                    errors[static_cast<size_t>(w)] = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {
+            break;
+        }
     }
     try {
         fn(0);
     } catch (...) {
         errors[0] = std::current_exception();
+    }
+    for (int w = started; w < workers; ++w) {
+        try {
+            fn(w);
+        } catch (...) {
+            errors[static_cast<size_t>(w)] = std::current_exception();
+        }
     }
     for (auto& t : pool) t.join();
     for (auto& e : errors)

@@ -17,11 +17,17 @@ void SafetensorsFile::read_header() {
     if (size < 8) fail("", "truncated file: " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map_.data()[i];
+    // The length itself is not printed: for a file that is not safetensors it is just its first
+    // eight bytes, which an error message should not leak.
     if (header_len > kMaxHeaderSize)
-        fail("", "header length " + std::to_string(header_len) + " exceeds the limit of 100000000 bytes");
+        fail("",
+             "not a safetensors file: the header length in its first 8 bytes exceeds the limit of 100000000 "
+             "bytes");
     if (header_len > size - 8)
-        fail("", "header length " + std::to_string(header_len) + " runs past the end of the file (" +
-                     std::to_string(size) + " bytes)");
+        fail("",
+             "not a safetensors file, or a truncated one: the header length in its first 8 bytes runs past "
+             "the end of the file (" +
+                 std::to_string(size) + " bytes)");
     data_start_ = 8 + header_len;
     const uint64_t data_size = size - data_start_;
 
@@ -67,6 +73,10 @@ TensorInfo SafetensorsFile::parse_entry(const std::string& name, const json::Val
     if (dtype->kind != json::Value::Kind::String || !parse_safetensors_dtype(dtype->text, t.dtype))
         fail(name, "unknown dtype '" + (dtype->kind == json::Value::Kind::String ? dtype->text : "?") + "'");
     if (shape->kind != json::Value::Kind::Array) fail(name, "shape is not an array");
+    // NumPy, and so every reader of these arrays, stops at 64 dimensions.
+    if (shape->items.size() > kMaxDims)
+        fail(name, "shape has " + std::to_string(shape->items.size()) + " dimensions; at most " +
+                       std::to_string(kMaxDims) + " are read");
     uint64_t numel = 1;
     for (const auto& d : shape->items) {
         uint64_t dim;

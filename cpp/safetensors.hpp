@@ -20,6 +20,7 @@ public:
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
     static constexpr uint64_t kMaxHeaderSize = 100'000'000;
+    static constexpr size_t kMaxDims = 64;
 
 private:
     void read_header();

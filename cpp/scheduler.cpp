@@ -6,6 +6,7 @@
 #include <mutex>
 #include <numeric>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include "blas.hpp"
@@ -194,7 +195,7 @@ std::vector<JobResult> analyse(const std::vector<const TensorFile*>& files, cons
     std::condition_variable cv;
     bool finished = false;
     std::exception_ptr error;
-    std::thread worker([&] {
+    auto run = [&] {
         try {
             runner.run();
         } catch (...) {
@@ -203,7 +204,15 @@ std::vector<JobResult> analyse(const std::vector<const TensorFile*>& files, cons
         std::lock_guard<std::mutex> lock(mu);
         finished = true;
         cv.notify_all();
-    });
+    };
+    std::thread worker;
+    try {
+        worker = std::thread(run);
+    } catch (const std::system_error&) {
+        // No thread to spare (an address-space or process limit): the work runs here, without
+        // progress reports until it ends.
+        run();
+    }
     auto snapshot = [&] {
         return Progress{runner.jobs_done.load(), jobs.size(), runner.bytes_done.load(), runner.total_bytes()};
     };
@@ -221,7 +230,7 @@ std::vector<JobResult> analyse(const std::vector<const TensorFile*>& files, cons
             lock.lock();
         }
     }
-    worker.join();
+    if (worker.joinable()) worker.join();
     if (stop) throw Cancelled();
     if (error) std::rethrow_exception(error);
     if (on_progress && !on_progress(snapshot())) throw Cancelled();

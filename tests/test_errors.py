@@ -2,6 +2,7 @@
 the right kind, and the CLI tells bad input (one line, status 2) from a bug (status 1)."""
 
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,46 @@ def _with_func(parser, command, func):
     for action in parser._subparsers._group_actions:
         action.choices[command].set_defaults(func=func)
     return parser
+
+
+def test_a_revision_that_climbs_out_of_the_cache_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    (tmp_path / "models--org--name" / "snapshots").mkdir(parents=True)
+    with pytest.raises(wf.CheckpointNotFoundError, match="not a branch, tag or commit"):
+        wf.fingerprint("org/name@../../../x", progress=False)
+
+
+def test_escape_codes_in_tensor_names_are_printed_escaped(capsys, tmp_path):
+    name = "evil\x1b[2J\x1b]0;owned\x07.weight"
+    save_file({name: np.ones((2, 2), np.float32)}, str(tmp_path / "m.safetensors"))
+    assert cli.main(["inspect", str(tmp_path / "m.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "evil\\x1b[2J" in out
+    assert cli.main(["fingerprint", str(tmp_path / "m.safetensors"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+
+
+def test_a_symlink_to_another_file_does_not_leak_its_bytes(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"hunter2!" + b"x" * 100)
+    (tmp_path / "model.safetensors").symlink_to(secret)
+    with pytest.raises(wf.WeightprintFormatError) as info:
+        wf.open_shards(tmp_path / "model.safetensors")
+    leaked = str(int.from_bytes(b"hunter2!", "little"))
+    assert leaked not in str(info.value) and "not a safetensors file" in str(info.value)
+
+
+def test_an_all_nan_model_is_an_error_not_a_fingerprint(tmp_path):
+    t = {f"model.layers.0.self_attn.{p}_proj.weight": np.full((8, 8), np.nan, np.float32) for p in "qkvo"}
+    save_file(t, str(tmp_path / "m.safetensors"))
+    with pytest.raises(wf.InputError, match="no finite value"):
+        wf.fingerprint(tmp_path / "m.safetensors", progress=False)
+
+
+def test_a_shape_of_more_than_64_dimensions_is_a_format_error_naming_the_file(tmp_path):
+    header = json.dumps({"t": {"dtype": "F32", "shape": [1] * 65, "data_offsets": [0, 4]}}).encode()
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
+    with pytest.raises(wf.WeightprintFormatError, match=r"m.safetensors.*65 dimensions"):
+        wf.open_shards(path)

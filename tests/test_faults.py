@@ -155,3 +155,47 @@ def test_workers_end_when_the_batch_process_is_killed(tmp_path):
         if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
     ]
     assert alive == []
+
+
+def test_an_address_space_limit_too_low_for_blas_is_a_clear_error_not_a_hang(tmp_path):
+    path = big_checkpoint(tmp_path / "model.safetensors", 256, 256)
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        import sklearn.cluster, scipy.linalg, weightprint_fast
+        from weightprint_fast.apps import cli
+        size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (size + (60 << 20), resource.RLIM_INFINITY))
+        sys.exit(cli.main(["fingerprint", {str(path)!r}, "-q"]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "ulimit -v" in done.stderr
+
+
+def test_a_huge_one_dimensional_norm_is_not_read(tmp_path):
+    """A norm-named tensor of the wrong size is no norm of this model: it is never decoded (a 512
+    MB one took 4.8 GB of memory), and the fingerprint is that of the matrices."""
+    import weightprint_fast as wf
+
+    rng = np.random.default_rng(0)
+    tensors = {
+        "model.layers.0.input_layernorm.weight": np.ones(64 << 20, np.float32),  # 256 MB
+        "model.layers.0.self_attn.q_proj.weight": rng.standard_normal((32, 32)).astype(np.float32),
+        "model.layers.0.self_attn.k_proj.weight": rng.standard_normal((32, 32)).astype(np.float32),
+    }
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text('{"model_type": "llama", "num_attention_heads": 4}')
+    script = textwrap.dedent(
+        f"""
+        import resource, weightprint_fast as wf
+        fp = wf.fingerprint({str(tmp_path)!r}, top_k=4, progress=False)
+        assert not fp.invariants.norms_folded
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 400  # MB: the 256 MB tensor is mapped, never copied
+    assert wf.fingerprint(tmp_path, top_k=4, progress=False).layers == 1

@@ -186,8 +186,21 @@ def build(records: list[MatrixRecord], settings: Settings) -> dict:
 
 
 def _preimport_kmeans() -> None:
-    with contextlib.suppress(ImportError):  # clustering() raises it where it is needed
+    # clustering() imports it again where it is needed, and raises there what went wrong here.
+    with contextlib.suppress(Exception):
         import sklearn.cluster  # noqa: F401
+
+
+def _address_space_limited() -> bool:
+    """Whether this process runs under an address-space limit (``ulimit -v``). Two threads that
+    import at once can deadlock in importlib when one of them runs out of memory, so the
+    scikit-learn import then waits its turn instead of overlapping the engine's pass."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return False
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft != resource.RLIM_INFINITY
 
 
 def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
@@ -201,10 +214,18 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     start = time.perf_counter()
     # scikit-learn takes about a second to import; the engine releases the GIL, so the import
     # overlaps the weights' pass instead of following it.
-    sklearn_import = threading.Thread(target=_preimport_kmeans, daemon=True)
-    sklearn_import.start()
+    sklearn_import = (
+        None if _address_space_limited() else threading.Thread(target=_preimport_kmeans, daemon=True)
+    )
+    if sklearn_import is not None:
+        sklearn_import.start()
     records, info = read_checkpoint(path, settings)
-    sklearn_import.join()
+    if sklearn_import is not None:
+        sklearn_import.join()
+    if records and all(r.moments.count == 0 for r in records):
+        raise InputError(
+            f"{path}: no finite value in any of its {len(records)} projection matrices (all NaN or Inf)"
+        )
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.moments.nan, "inf": r.moments.inf}
         for r in records

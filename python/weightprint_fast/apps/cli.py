@@ -21,6 +21,7 @@ from ..compare.verdict import exit_status
 from ..errors import ConfigError, InputError, StoreError, WeightprintError
 from ..readers import locate, open_tensor_files
 from ..settings import Settings
+from .text import printable
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -442,14 +443,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (WeightprintError, OSError) as e:  # bad input, or the system refused a file: one line
         if args.debug:
             raise
-        print(f"weightprint: error: {e}", file=sys.stderr)
+        print(f"weightprint: error: {printable(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as e:
         if args.debug:
             raise
         print(
-            f"weightprint: internal error ({type(e).__name__}: {e}); this is a bug: rerun with --debug for "
-            "the traceback and report it",
+            f"weightprint: internal error ({type(e).__name__}: {printable(str(e))}); this is a bug: "
+            "rerun with --debug for the traceback and report it",
             file=sys.stderr,
         )
         return EXIT_BUG

@@ -12,6 +12,7 @@ import numpy as np
 from ..compare import Comparison, ComparisonMatrix
 from ..errors import MissingExtraError
 from ..fingerprint import Fingerprint
+from .text import printable
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -30,7 +31,7 @@ def _fmt(x: object) -> str:
         return "-"
     if isinstance(x, float):
         return "nan" if math.isnan(x) else f"{x:.4g}"
-    return str(x)
+    return printable(str(x))
 
 
 def fingerprint_table(fp: Fingerprint) -> str:

@@ -16,6 +16,7 @@ import os
 from .. import _core
 from .._core import (
     BlockGramSpec,
+    EngineError,
     GgufFile,
     Job,
     JobResult,
@@ -29,6 +30,7 @@ from .._core import (
 
 __all__ = [
     "BlockGramSpec",
+    "EngineError",
     "GgufFile",
     "Job",
     "JobResult",

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import _core
-from . import WeightprintFormatError, engine
+from . import EngineError, WeightprintFormatError, engine
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,42 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# Address space one engine thread may need: OpenBLAS's work buffer (32 MiB on x86-64, which its
+# allocator retries forever when it cannot get), glibc's arena reservation for a new thread (64
+# MiB), and the engine's own panels.
+_PER_THREAD = 160 << 20
+
+
+def _address_space_left() -> Optional[int]:
+    """Bytes left under this process's address-space limit (``ulimit -v``); None without one."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as f:
+            size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (ImportError, OSError, StopIteration, ValueError):
+        return None
+    return soft - size
+
+
+def threads_that_fit(threads: int) -> int:
+    """``threads``, or fewer where an address-space limit leaves room for fewer; EngineError when
+    it leaves room for none (OpenBLAS would then spin forever in its allocator)."""
+    left = _address_space_left()
+    if left is None:
+        return threads
+    fit = left // _PER_THREAD
+    if fit < 1:
+        raise EngineError(
+            f"the address-space limit (ulimit -v) leaves {max(left, 0) >> 20} MiB, and the engine needs "
+            f"about {_PER_THREAD >> 20} MiB per thread for its BLAS buffers: raise the limit"
+        )
+    return int(min(threads, fit))
+
+
 def analyse(
     shards: TensorFileSet,
     windows: Sequence[Window],
@@ -127,6 +163,5 @@ def analyse(
         )
         for w in windows
     ]
-    return engine().analyse(
-        shards.files, jobs, threads or usable_cores(), method, oversample, krylov_blocks, tol, progress
-    )
+    workers = threads_that_fit(threads or usable_cores())
+    return engine().analyse(shards.files, jobs, workers, method, oversample, krylov_blocks, tol, progress)

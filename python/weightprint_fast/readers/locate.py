@@ -42,6 +42,10 @@ def resolve_hub_reference(reference: str) -> Path:
     if m is None:
         raise CheckpointNotFoundError(f"{reference}: no such file or directory")
     repo, revision = m["repo"], m["revision"] or "main"
+    if ".." in revision.split("/") or revision.startswith("/"):
+        raise CheckpointNotFoundError(
+            f"{reference}: revision '{revision}' is not a branch, tag or commit name"
+        )
     root = hub_cache() / ("models--" + repo.replace("/", "--"))
     if not root.is_dir():
         raise CheckpointNotFoundError(

@@ -82,10 +82,16 @@ class LineagePlan:
 
 
 def plan_lineage(
-    mapped: list[MappedTensor], names: list[str], arch: Architecture, read_vector, enabled: bool = True
+    mapped: list[MappedTensor],
+    sizes: Mapping[str, int],
+    arch: Architecture,
+    read_vector,
+    enabled: bool = True,
 ) -> LineagePlan:
     """The invariants' plan: head layout from the architecture and the q/k shapes, and the norm
-    weights (read with ``read_vector(name) -> 1-D array``) to fold. Disabled: nothing wanted."""
+    weights to fold: of the tensors (name -> element count in ``sizes``), those that are norms of
+    the residual width, read with ``read_vector(name) -> 1-D array``; a "norm" of any other size
+    is not read (a file could hold a huge one). Disabled: nothing wanted."""
     if not enabled:
         return LineagePlan(None, {}, False, False, enabled=False)
 
@@ -97,11 +103,14 @@ def plan_lineage(
                     return (cols, rows) if p.transposed else (rows, cols)
         return None
 
-    geometry = arch.geometry(logical("q"), logical("k"))
+    q = logical("q")
+    geometry = arch.geometry(q, logical("k"))
+    names = list(sizes)
     layout = norm_layout(names, arch, sorted({mt.family for mt in mapped}))
     norms = {
         key: np.asarray(read_vector(name), dtype=np.float64).ravel() + offset
         for key, (name, offset) in norm_tensors(names, arch, layout).items()
+        if q is not None and sizes[name] == q[1]
     }
     return LineagePlan(geometry, norms, layout.qk_norm, layout.placement == "sandwich")
 
@@ -135,7 +144,11 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
         settings.name_patterns,
     )
     plan = plan_lineage(
-        mapped, list(by_name), arch, lambda name: shards.read(by_name[name]), settings.invariants
+        mapped,
+        {n: math.prod(t.shape) for n, t in by_name.items()},
+        arch,
+        lambda name: shards.read(by_name[name]),
+        settings.invariants,
     )
     windows, parts = [], []
     for mt in mapped:
