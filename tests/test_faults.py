@@ -189,13 +189,15 @@ def test_a_huge_one_dimensional_norm_is_not_read(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "llama", "num_attention_heads": 4}')
     script = textwrap.dedent(
         f"""
-        import resource, weightprint_fast as wf
+        import tracemalloc, weightprint_fast as wf
+        tracemalloc.start()
         fp = wf.fingerprint({str(tmp_path)!r}, top_k=4, progress=False)
         assert not fp.invariants.norms_folded
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        print(tracemalloc.get_traced_memory()[1] >> 20)
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout.split()[-1]) < 400  # MB: the 256 MB tensor is mapped, never copied
+    # MB allocated at the peak (numpy arrays included): the 256 MB tensor is never decoded
+    assert int(done.stdout.split()[-1]) < 64, done.stdout
     assert wf.fingerprint(tmp_path, top_k=4, progress=False).layers == 1
