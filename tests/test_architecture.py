@@ -154,6 +154,26 @@ def test_sandwich_norms_are_recognised(tmp_path, rng):
     assert fp.invariants.sandwich_norms
 
 
+def test_mixtral_attention_geometry_beside_its_experts(tmp_path, rng):
+    tensors = {
+        "model.layers.0.self_attn.q_proj.weight": rnd(rng, 32, 32),
+        "model.layers.0.self_attn.k_proj.weight": rnd(rng, 16, 32),
+        "model.layers.0.block_sparse_moe.experts.0.w1.weight": rnd(rng, 48, 32),
+        "model.layers.0.block_sparse_moe.experts.1.w1.weight": rnd(rng, 48, 32),
+    }
+    assert geometry_of(write(tmp_path, tensors, dict(LLAMA, model_type="mixtral"))) == wf.AttentionGeometry(
+        4, 2, 8
+    )
+
+
+def test_mpnet_is_post_norm_with_its_head_layout(tmp_path, rng):
+    tensors = {f"encoder.layer.0.attention.attn.{t}.weight": rnd(rng, 32, 32) for t in "qkvo"}
+    fp = wf.fingerprint(
+        write(tmp_path, tensors, {"model_type": "mpnet", "num_attention_heads": 4}), top_k=4, progress=False
+    )
+    assert fp.invariants.geometry == wf.AttentionGeometry(4, 4, 8) and not fp.invariants.norms_folded
+
+
 def test_gguf_metadata_gives_the_head_layout(tmp_path, rng):
     tensors = {"blk.0.attn_q.weight": rnd(rng, 32, 32), "blk.0.attn_k.weight": rnd(rng, 16, 32)}
     path = write_gguf(tmp_path / "m.gguf", tensors, heads=4, kv_heads=2, blocks=1)
