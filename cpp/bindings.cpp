@@ -109,8 +109,11 @@ py::object gguf_value(const GgufValue& v) {
         case GgufValue::Kind::Int: return py::int_(v.i);
         case GgufValue::Kind::Float: return py::float_(v.f);
         case GgufValue::Kind::Bool: return py::bool_(v.b);
-        case GgufValue::Kind::String:
-            return py::str(PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace"), false);
+        case GgufValue::Kind::String: {
+            PyObject* text = PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace");
+            if (text == nullptr) throw py::error_already_set();
+            return py::reinterpret_steal<py::str>(text);
+        }
         case GgufValue::Kind::Array: break;
     }
     if (v.numbers.size() == v.array_count && v.array_count > 0) return py::cast(v.numbers);

@@ -611,7 +611,7 @@ SvdResult top_singular_values(const MatrixView& a, int k, const SvdOptions& opt,
     if (k < 0) throw std::invalid_argument("k must be non-negative");
     const size_t s = std::min(a.rows, a.cols);
     k = static_cast<int>(std::min<size_t>(static_cast<size_t>(k), s));
-    if (k == 0) return SvdResult{{}, opt.method == SvdMethod::Exact ? "exact" : "fast", 0, 0};
+    if (k == 0) return SvdResult{{}, opt.method == SvdMethod::Exact ? "exact" : "fast", 0, 0, SvdPhases{}};
     if (opt.method == SvdMethod::Exact) return exact(a, k, opt, cancel);
     // fast's block: it builds a fixed number of blocks, so oversampling buys accuracy.
     const int block = block_for(k + std::max(0, opt.oversample));

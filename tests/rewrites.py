@@ -256,6 +256,81 @@ def rotate_residual(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensor
     return t
 
 
+_READERS = ("q", "k", "v", "gate", "up")
+_WRITERS = ("o", "down")
+
+
+def _fold_for_residual_maps(t: Tensors, lay: Layout) -> tuple[Tensors, str]:
+    """Norms folded into their readers and the final norm into the output head (all norms then
+    ones), so the residual stream can be changed by any linear map; returns the head's name."""
+    t = fold_norms(t, lay)
+    final = next((n for n in ("model.norm.weight", "output_norm.weight") if n in t), None)
+    embed = EMBEDDINGS[lay.style]
+    head = OUTPUT[lay.style]
+    if final is not None:
+        w = t.get(head, t[embed])
+        t[head] = (w.astype(np.float64) * t[final].astype(np.float64)[None, :]).astype(np.float32)
+        t[final] = np.ones_like(t[final])
+    return t, head
+
+
+def _map_residual(t: Tensors, lay: Layout, head: str, m: np.ndarray, reader_scale: float) -> Tensors:
+    """The residual stream x -> m x (m: new width x old width): writers and embeddings through m,
+    readers through m's pseudo-inverse transpose (m orthonormal rows: m^T) times reader_scale,
+    every norm of the new width (ones)."""
+    out = dict(t)
+    width = m.shape[0]
+    f64 = lambda name: out[name].astype(np.float64)  # noqa: E731
+    for i in range(lay.layers):
+        for p in _READERS:
+            if lay.name(i, p) in out:
+                out[lay.name(i, p)] = (f64(lay.name(i, p)) @ m.T * reader_scale).astype(np.float32)
+        for p in _WRITERS:
+            out[lay.name(i, p)] = (m @ f64(lay.name(i, p))).astype(np.float32)
+        for norm in ("attn_norm", "mlp_norm"):
+            out[lay.name(i, norm)] = np.ones(width, np.float32)
+    out[head] = (f64(head) @ m.T * reader_scale).astype(np.float32)
+    embed = EMBEDDINGS[lay.style]
+    out[embed] = (f64(embed) @ m.T).astype(np.float32)
+    for name in ("model.norm.weight", "output_norm.weight"):
+        if name in out:
+            out[name] = np.ones(width, np.float32)
+    return out
+
+
+def widen_residual(t: Tensors, lay: Layout, rng: np.random.Generator, extra: int) -> Tensors:
+    """Pre-norm models without branch-output norms: the residual stream widened by ``extra``
+    zero dimensions, then rotated. A norm over the wider stream divides by a root mean square
+    sqrt(d / d') as large, so every reader is scaled by sqrt(d / d') to keep the function."""
+    if not lay.pre_norm or lay.sandwich:
+        return dict(t)
+    t, head = _fold_for_residual_maps(t, lay)
+    d = t[lay.name(0, "q")].shape[1]
+    q, _ = np.linalg.qr(rng.standard_normal((d + extra, d + extra)))
+    embed = np.vstack([np.eye(d), np.zeros((extra, d))])  # x -> [x; 0]
+    return _map_residual(t, lay, head, q @ embed, np.sqrt(d / (d + extra)))
+
+
+def slice_residual(t: Tensors, lay: Layout, keep: int) -> Tensors:
+    """SliceGPT-style: the residual stream rotated onto its principal directions (of the weights
+    that write and read it) and all but the first ``keep`` deleted. Not function-preserving: the
+    deleted directions carry the least of the weights' energy."""
+    t, head = _fold_for_residual_maps(t, lay)
+    d = t[lay.name(0, "q")].shape[1]
+    energy = np.zeros((d, d))
+    for i in range(lay.layers):
+        for p in _READERS:
+            if lay.name(i, p) in t:
+                w = t[lay.name(i, p)].astype(np.float64)
+                energy += w.T @ w
+        for p in _WRITERS:
+            w = t[lay.name(i, p)].astype(np.float64)
+            energy += w @ w.T
+    _, vectors = np.linalg.eigh(energy)
+    m = vectors[:, ::-1][:, :keep].T  # keep x d, orthonormal rows
+    return _map_residual(t, lay, head, m, np.sqrt(d / keep))
+
+
 def _select(t: Tensors, lay: Layout, layer: int, q_heads, kv_heads, neurons) -> None:
     """Keeps the given query heads, kv heads and MLP neurons of one layer, in the given order
     (rows of q/k/v and of the MLP's input projections, with their biases; columns of o and down)."""

@@ -348,6 +348,52 @@ def test_per_layer_scales_that_sandwich_norms_absorb_are_the_same_model(tmp_path
     assert c.scale_spread > 0.1  # the layers' scales differ: only the sandwich norms make it a rewrite
 
 
+def test_a_widened_and_rotated_residual_stream_is_the_same_model(tmp_path, base_fp):
+    t = llama(0)
+    wide = rw.widen_residual(t, rw.layout(t, CONFIG), np.random.default_rng(9), extra=16)
+    assert wide["model.layers.0.self_attn.q_proj.weight"].shape[1] == HIDDEN + 16
+    assert preserves(t, wide)
+    c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=HIDDEN + 16)))
+    assert c.verdict == "same-model", c.reason
+
+
+def test_a_widened_copy_through_q8_0_is_derived(tmp_path, base_fp):
+    t = llama(0)
+    wide = rw.quantized(
+        rw.widen_residual(t, rw.layout(t, CONFIG), np.random.default_rng(10), extra=32), "Q8_0"
+    )
+    c = wf.compare(base_fp, save(tmp_path, "wide-q8", wide, dict(CONFIG, hidden_size=HIDDEN + 32)))
+    assert c.verdict == "same-family/derived", c.reason
+    assert "residual width 64 vs 96" in c.reason
+
+
+def test_a_sliced_residual_stream_is_derived_and_says_what_was_kept(tmp_path, base_fp):
+    t = llama(0)
+    keep = int(HIDDEN * 0.9)
+    sliced = rw.slice_residual(t, rw.layout(t, CONFIG), keep)
+    c = wf.compare(base_fp, save(tmp_path, "sliced", sliced, dict(CONFIG, hidden_size=keep)))
+    assert c.verdict == "same-family/derived", c.reason
+    assert f"residual width {HIDDEN} vs {keep}" in c.reason
+
+
+def test_an_unrelated_model_of_another_width_is_unrelated(tmp_path, base_fp):
+    rng = np.random.default_rng(11)
+
+    def widened(name, shape):
+        axis = 0 if name.endswith(("o_proj.weight", "down_proj.weight")) else 1
+        return tuple(x + 32 if i == axis and x == HIDDEN else x for i, x in enumerate(shape))
+
+    other = {
+        k: trained_like(rng, *widened(k, v.shape))
+        if v.ndim == 2
+        else (1 + 0.3 * rng.standard_normal(v.shape[0] + 32)).astype(np.float32)
+        for k, v in llama(5).items()
+    }
+    c = wf.compare(base_fp, save(tmp_path, "other-width", other, dict(CONFIG, hidden_size=HIDDEN + 32)))
+    assert c.verdict == "unrelated", c.reason
+    assert "sizes differ" in c.reason
+
+
 def test_sandwich_models_of_different_seeds_stay_unrelated(tmp_path):
     a = wf.fingerprint(save(tmp_path, "a", sandwich(0)), progress=False)
     assert wf.compare(a, save(tmp_path, "b", sandwich(1))).verdict == "unrelated"

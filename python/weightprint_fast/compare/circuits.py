@@ -11,6 +11,13 @@ Scales that keep the function, and how they cancel here:
 So each layer's OV spectra and up x down quantiles are compared as shapes (divided by their
 norm), and the ratios of those norms between the models are checked apart: one ratio for the
 whole model is a rewrite; ratios that differ by layer are one only with sandwich norms.
+
+Widths: a norm maps the residual stream x (width d) to sqrt(d) x / |x| times its weights, so the
+matrices that read it act on the unit direction x / |x| as W diag(g) sqrt(d). The invariants hold
+W diag(g); QK spectra (two such factors) are compared times d, gate-row norms times sqrt(d). A
+stream widened by zero dimensions and rotated (its norms rescaled to keep the function) then
+keeps every circuit, and models of different widths and head sizes are compared on their top
+min(k_a, k_b) values.
 """
 
 from __future__ import annotations
@@ -51,14 +58,18 @@ class LayerMatch:
     ratio: float
 
 
-def _layer_match(a: Invariants, b: Invariants, la: int, lb: int) -> Optional[LayerMatch]:
+def _layer_match(
+    a: Invariants, b: Invariants, la: int, lb: int, widths: tuple[int, int]
+) -> Optional[LayerMatch]:
     """Heads of layer la of a matched one-to-one to heads of layer lb of b, on distances that no
     scale moves (each head's OV spectrum as a shape; QK per head under QK norm); then each
     matched pair's distance with b's OV spectra times the layer's ratio: the mean of the QK and
     OV spectra's relative distances. Removed heads leave the ratio of the others unchanged."""
     from scipy.optimize import linear_sum_assignment
 
-    qa, qb, oa, ob = a.qk[la], b.qk[lb], a.ov[la], b.ov[lb]
+    k = min(a.qk.shape[2], b.qk.shape[2])
+    qa, qb = a.qk[la][:, :k] * widths[0], b.qk[lb][:, :k] * widths[1]
+    oa, ob = a.ov[la][:, :k], b.ov[lb][:, :k]
     if np.isnan(qa).all() or np.isnan(qb).all() or np.isnan(oa).all() or np.isnan(ob).all():
         return None
     if a.qk_norm or b.qk_norm:
@@ -98,9 +109,10 @@ class CircuitMatch:
         return self.median / self.reference
 
 
-def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
+def circuit_match(a: Invariants, b: Invariants, widths: tuple[int, int]) -> Optional[CircuitMatch]:
     """Matches layers (by index at equal depth; else each layer of the shallower model to its
-    closest layer of the deeper one, so removed layers anywhere are allowed) and heads."""
+    closest layer of the deeper one, so removed layers anywhere are allowed) and heads; ``widths``
+    are the two residual widths."""
     depth_a, depth_b = a.qk.shape[0], b.qk.shape[0]
     if depth_a == depth_b:
         candidates = [[(i, i)] for i in range(depth_a)]
@@ -112,7 +124,7 @@ def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
     for options in candidates:
         best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
         for la, lb in options:
-            m = _layer_match(a, b, la, lb)
+            m = _layer_match(a, b, la, lb, widths)
             if m is not None and (best is None or np.median(m.distances) < np.median(best[0].distances)):
                 best = (m, (la, lb))
         if best is None:
@@ -123,7 +135,7 @@ def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
         ratios.append(best[0].ratio)
         la, lb = best[1]
         neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
-        other = _layer_match(a, b, la, neighbour) if neighbour >= 0 else None
+        other = _layer_match(a, b, la, neighbour, widths) if neighbour >= 0 else None
         if other is not None:
             reference.append(float(np.median(other.distances)))
     if not per_layer:
@@ -132,22 +144,26 @@ def circuit_match(a: Invariants, b: Invariants) -> Optional[CircuitMatch]:
     return CircuitMatch(float(np.median(per_layer)), worst, ref, pairs, ratios)
 
 
-def _mlp_pair(inv: Invariants, layer: int) -> np.ndarray:
-    """The (quantiles, 2) MLP invariants of a layer with its up x down column as a shape."""
+def _mlp_pair(inv: Invariants, layer: int, width: int) -> np.ndarray:
+    """The (quantiles, 2) MLP invariants of a layer: gate-row norms times sqrt(width), the up x
+    down column as a shape."""
     x = inv.mlp[layer].copy()
+    x[:, 0] *= np.sqrt(width)
     if not np.isnan(x[:, 1]).any():
         x[:, 1] = _shape(x[:, 1])
     return x
 
 
-def mlp_distance(a: Invariants, b: Invariants, pairs: Sequence[tuple[int, int]]) -> Optional[float]:
+def mlp_distance(
+    a: Invariants, b: Invariants, pairs: Sequence[tuple[int, int]], widths: tuple[int, int]
+) -> Optional[float]:
     """Median over matched layers of equal width of the relative distance between the MLP
     per-neuron quantiles (None when no matched layer has equal width)."""
     d = []
     for la, lb in pairs:
         if a.neurons[la] == 0 or a.neurons[la] != b.neurons[lb]:
             continue
-        x, y = _mlp_pair(a, la), _mlp_pair(b, lb)
+        x, y = _mlp_pair(a, la, widths[0]), _mlp_pair(b, lb, widths[1])
         ok = ~(np.isnan(x).any(axis=0) | np.isnan(y).any(axis=0))
         if ok.any():
             d.append(float(_relative(x[:, ok].T, y[:, ok].T).max()))
@@ -169,13 +185,17 @@ def scale_spread(a: Invariants, b: Invariants, match: CircuitMatch) -> float:
     return float(np.max(np.abs(r / np.median(r) - 1.0)))
 
 
+def residual_width(fp: Fingerprint) -> int:
+    """The width of the residual stream the q projection reads (0 where not recorded)."""
+    return int(fp.matrix_shapes.get("q", [0, 0])[1])
+
+
 def comparable(a: Fingerprint, b: Fingerprint) -> bool:
-    """Whether both carry circuits of the same head size over the same residual width."""
+    """Whether both carry attention circuits (and record the widths they read)."""
     ia, ib = a.invariants, b.invariants
     if ia is None or ib is None or ia.geometry is None or ib.geometry is None:
         return False
-    width = lambda f: f.matrix_shapes.get("q", [0, 0])[1]  # noqa: E731
-    return ia.geometry.head_dim == ib.geometry.head_dim and width(a) == width(b) > 0
+    return residual_width(a) > 0 and residual_width(b) > 0
 
 
 def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
@@ -189,6 +209,10 @@ def _size_difference(a: Fingerprint, b: Fingerprint) -> str:
     ia, ib = a.invariants, b.invariants
     assert ia is not None and ib is not None and ia.geometry is not None and ib.geometry is not None
     parts = []
+    if residual_width(a) != residual_width(b):
+        parts.append(f"residual width {residual_width(a)} vs {residual_width(b)}")
+    if ia.geometry.head_dim != ib.geometry.head_dim:
+        parts.append(f"head size {ia.geometry.head_dim} vs {ib.geometry.head_dim}")
     if a.layers != b.layers:
         parts.append(f"{a.layers} vs {b.layers} layers")
     if ia.geometry.heads != ib.geometry.heads or ia.geometry.kv_heads != ib.geometry.kv_heads:
@@ -221,12 +245,13 @@ def circuit_evidence(a: Fingerprint, b: Fingerprint) -> Optional[CircuitEvidence
         return None
     ia, ib = a.invariants, b.invariants
     assert ia is not None and ib is not None
-    match = circuit_match(ia, ib)
+    widths = (residual_width(a), residual_width(b))
+    match = circuit_match(ia, ib, widths)
     if match is None:
         return None
     return CircuitEvidence(
         match,
-        mlp_distance(ia, ib, match.layer_pairs),
+        mlp_distance(ia, ib, match.layer_pairs, widths),
         scale_spread(ia, ib, match),
         ia.sandwich_norms or ib.sandwich_norms,
         _same_geometry(a, b),
