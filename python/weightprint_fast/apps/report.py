@@ -67,12 +67,27 @@ def comparison_table(comparisons: Sequence[Comparison]) -> str:
             c.spectral_distance,
             c.circuit_distance,
             c.mlp_distance,
+            c.null_p,
+            c.null_z,
             c.verdict,
         ]
         for c in comparisons
     ]
     return table(
-        ["A", "B", "SD cos", "CV cos", "layer r", "co-clust", "spectral d", "circuit d", "MLP d", "verdict"],
+        [
+            "A",
+            "B",
+            "SD cos",
+            "CV cos",
+            "layer r",
+            "co-clust",
+            "spectral d",
+            "circuit d",
+            "MLP d",
+            "null p",
+            "null z",
+            "verdict",
+        ],
         rows,
     )
 

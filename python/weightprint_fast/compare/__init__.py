@@ -55,6 +55,10 @@ class Comparison(VectorSignals):
     correlations in [-1, 1] (NaN where undefined). ``scale_spread``: how far the matched layers'
     residual-scale ratios are from one ratio (0 for a global rescaling). ``merged_spectral_bound``:
     for an adapter against a model, a bound on what merging it moves the model's spectra.
+    ``null_p`` / ``null_z``: the circuit distance against the null of independent models (matched
+    layers no closer than non-corresponding ones; circuits.LayerNull): a p-value and the match's
+    distance below the null's mean in standard deviations; ``null_p_floor`` the smallest p-value
+    the models' depth allows.
     """
 
     a: str
@@ -67,6 +71,9 @@ class Comparison(VectorSignals):
     reason: str
     merged_spectral_bound: Optional[float] = None
     scale_spread: Optional[float] = None
+    null_p: Optional[float] = None
+    null_z: Optional[float] = None
+    null_p_floor: Optional[float] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -104,6 +111,9 @@ class Comparison(VectorSignals):
             reason=decision.reason,
             merged_spectral_bound=merged_bound,
             scale_spread=None if circuits is None else circuits.scale_spread,
+            null_p=None if m is None else m.null.p,
+            null_z=None if m is None else m.null.z,
+            null_p_floor=None if m is None else m.null.floor,
         )
 
     def to_dict(self) -> dict:

@@ -45,10 +45,6 @@ def _shape(x: np.ndarray) -> np.ndarray:
     return x / n if n > 0 else x
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-300)
-
-
 @dataclass(frozen=True)
 class LayerMatch:
     """Layer la of a against layer lb of b: the matched heads' distances and the layer's
@@ -58,29 +54,43 @@ class LayerMatch:
     ratio: float
 
 
-def _layer_match(
-    a: Invariants, b: Invariants, la: int, lb: int, widths: tuple[int, int]
-) -> Optional[LayerMatch]:
+@dataclass(frozen=True)
+class _Heads:
+    """One model's per-head circuit spectra, prepared once for all its layer matches: QK times the
+    width (as rows of unit norm under QK norm), OV as is, as unit rows and their norms, and which
+    layers have any."""
+
+    qk: np.ndarray
+    ov: np.ndarray
+    ov_unit: np.ndarray
+    ov_norm: np.ndarray
+    present: np.ndarray
+
+    @classmethod
+    def of(cls, inv: Invariants, k: int, width: int, qk_norm: bool) -> _Heads:
+        qk, ov = inv.qk[:, :, :k] * width, inv.ov[:, :, :k]
+        present = ~(np.isnan(qk).all(axis=(1, 2)) | np.isnan(ov).all(axis=(1, 2)))
+        norm = np.linalg.norm(ov, axis=2)
+        unit = lambda x: x / np.linalg.norm(x, axis=2, keepdims=True).clip(1e-300)  # noqa: E731
+        return cls(unit(qk) if qk_norm else qk, ov, unit(ov), norm, present)
+
+
+def _layer_match(a: _Heads, b: _Heads, la: int, lb: int) -> Optional[LayerMatch]:
     """Heads of layer la of a matched one-to-one to heads of layer lb of b, on distances that no
     scale moves (each head's OV spectrum as a shape; QK per head under QK norm); then each
     matched pair's distance with b's OV spectra times the layer's ratio: the mean of the QK and
     OV spectra's relative distances. Removed heads leave the ratio of the others unchanged."""
     from scipy.optimize import linear_sum_assignment
 
-    k = min(a.qk.shape[2], b.qk.shape[2])
-    qa, qb = a.qk[la][:, :k] * widths[0], b.qk[lb][:, :k] * widths[1]
-    oa, ob = a.ov[la][:, :k], b.ov[lb][:, :k]
-    if np.isnan(qa).all() or np.isnan(qb).all() or np.isnan(oa).all() or np.isnan(ob).all():
+    if not (a.present[la] and b.present[lb]):
         return None
-    if a.qk_norm or b.qk_norm:
-        qa, qb = _unit_rows(qa), _unit_rows(qb)
-    qk = _relative(qa[:, None, :], qb[None, :, :])
-    cost = (qk + _relative(_unit_rows(oa)[:, None, :], _unit_rows(ob)[None, :, :])) / 2
+    qk = _relative(a.qk[la][:, None, :], b.qk[lb][None, :, :])
+    cost = (qk + _relative(a.ov_unit[la][:, None, :], b.ov_unit[lb][None, :, :])) / 2
     rows, cols = linear_sum_assignment(cost)
-    na, nb = np.linalg.norm(oa[rows], axis=1), np.linalg.norm(ob[cols], axis=1)
+    na, nb = a.ov_norm[la][rows], b.ov_norm[lb][cols]
     ok = (na > 0) & (nb > 0)
     ratio = float(np.median(na[ok] / nb[ok])) if ok.any() else 1.0
-    ov = _relative(oa[rows], ratio * ob[cols])
+    ov = _relative(a.ov[la][rows], ratio * b.ov[lb][cols])
     return LayerMatch((qk[rows, cols] + ov) / 2, ratio)
 
 
@@ -100,6 +110,7 @@ class CircuitMatch:
     reference: float  # median over matched layers of the distance to b's neighbouring layer
     layer_pairs: list[tuple[int, int]]
     ov_ratios: list[float]  # per matched layer: the residual-scale ratio of its OV circuits, a over b
+    null: LayerNull
 
     @property
     def specificity(self) -> float:
@@ -109,11 +120,66 @@ class CircuitMatch:
         return self.median / self.reference
 
 
-def circuit_match(a: Invariants, b: Invariants, widths: tuple[int, int]) -> Optional[CircuitMatch]:
+@dataclass(frozen=True)
+class LayerNull:
+    """The matched layers' distances against the null that the two models are independent: then
+    a layer of b that corresponds to a layer of a is no closer to it than b's other layers are.
+
+    Per matched layer, the distances to up to NULL_LAYERS other layers of b are the null sample;
+    ``p`` is the
+    Fisher combination over matched layers of the per-layer ranks (1 + #null <= matched) / (1 +
+    #null), a one-sided p-value of "this close by chance" (layers treated as independent, so it
+    is optimistic where layers resemble each other); ``z`` the median over layers of (null mean -
+    matched) / null std, how many standard deviations the match sits below its null (AWM reports
+    such z-scores); ``floor`` the smallest p this many layers could give (few layers cannot give
+    strong evidence); ``layers`` the matched layers that had a null sample: none at different
+    depths, where each layer is matched to its closest (NaN p and z then)."""
+
+    p: float
+    z: float
+    floor: float
+    layers: int
+
+
+def _layer_null(matched: Sequence[float], samples: Sequence[np.ndarray]) -> LayerNull:
+    from scipy.special import chdtrc  # the chi-squared survival function
+
+    ranks, floors, zs = [], [], []
+    for d, null in zip(matched, samples):
+        if len(null) == 0:
+            continue
+        ranks.append((1 + np.count_nonzero(null <= d)) / (1 + len(null)))
+        floors.append(1 / (1 + len(null)))
+        spread = float(np.std(null))
+        zs.append(
+            (float(np.mean(null)) - d) / spread if spread > 0 else (math.inf if d < np.mean(null) else 0.0)
+        )
+    if not ranks:
+        return LayerNull(math.nan, math.nan, math.nan, 0)
+    fisher = lambda ps: float(chdtrc(2 * len(ps), -2 * np.sum(np.log(ps))))  # noqa: E731
+    return LayerNull(fisher(ranks), float(np.median(zs)), fisher(floors), len(ranks))
+
+
+# Non-corresponding layers per matched layer in the null sample: enough for a per-layer p of 1/9
+# (Fisher over 30 layers: 1e-7), few enough that a comparison stays O(depth).
+NULL_LAYERS = 8
+
+
+def _null_layers(layer: int, depth: int) -> list[int]:
+    """Up to NULL_LAYERS layers other than ``layer``, spread evenly over the depth."""
+    others = [i for i in range(depth) if i != layer]
+    if len(others) <= NULL_LAYERS:
+        return others
+    return [others[int(i)] for i in np.linspace(0, len(others) - 1, NULL_LAYERS).round()]
+
+
+def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Optional[CircuitMatch]:
     """Matches layers (by index at equal depth; else each layer of the shallower model to its
     closest layer of the deeper one, so removed layers anywhere are allowed) and heads; ``widths``
     are the two residual widths."""
-    depth_a, depth_b = a.qk.shape[0], b.qk.shape[0]
+    k, qk_norm = min(ia.qk.shape[2], ib.qk.shape[2]), ia.qk_norm or ib.qk_norm
+    a, b = _Heads.of(ia, k, widths[0], qk_norm), _Heads.of(ib, k, widths[1], qk_norm)
+    depth_a, depth_b = ia.qk.shape[0], ib.qk.shape[0]
     if depth_a == depth_b:
         candidates = [[(i, i)] for i in range(depth_a)]
     elif depth_a < depth_b:
@@ -124,7 +190,7 @@ def circuit_match(a: Invariants, b: Invariants, widths: tuple[int, int]) -> Opti
     for options in candidates:
         best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
         for la, lb in options:
-            m = _layer_match(a, b, la, lb, widths)
+            m = _layer_match(a, b, la, lb)
             if m is not None and (best is None or np.median(m.distances) < np.median(best[0].distances)):
                 best = (m, (la, lb))
         if best is None:
@@ -135,13 +201,21 @@ def circuit_match(a: Invariants, b: Invariants, widths: tuple[int, int]) -> Opti
         ratios.append(best[0].ratio)
         la, lb = best[1]
         neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
-        other = _layer_match(a, b, la, neighbour, widths) if neighbour >= 0 else None
+        other = _layer_match(a, b, la, neighbour) if neighbour >= 0 else None
         if other is not None:
             reference.append(float(np.median(other.distances)))
     if not per_layer:
         return None
+    # The null needs layers matched without looking at distances (by index, at equal depth): a
+    # layer chosen as the closest of b's is closer than the others by construction.
+    samples = []
+    for la, lb in pairs if depth_a == depth_b else []:
+        others = [_layer_match(a, b, la, other) for other in _null_layers(lb, depth_b)]
+        samples.append(np.array([float(np.median(m.distances)) for m in others if m is not None]))
     ref = float(np.median(reference)) if reference else math.nan
-    return CircuitMatch(float(np.median(per_layer)), worst, ref, pairs, ratios)
+    return CircuitMatch(
+        float(np.median(per_layer)), worst, ref, pairs, ratios, _layer_null(per_layer, samples)
+    )
 
 
 def _mlp_pair(inv: Invariants, layer: int, width: int) -> np.ndarray:

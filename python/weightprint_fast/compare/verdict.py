@@ -148,7 +148,22 @@ class Decision:
 
 
 def decide_circuits(ev: CircuitEvidence, spectral: Optional[float], sd_cos: float, t: Thresholds) -> Decision:
-    """The verdict of two fingerprints with comparable lineage invariants."""
+    """The verdict of two fingerprints with comparable lineage invariants, its reason followed
+    by the evidence against the null of independent models."""
+    d = _decide_circuits(ev, spectral, sd_cos, t)
+    null = ev.match.null
+    if null.layers == 0:
+        return d
+    return Decision(
+        d.verdict,
+        f"{d.reason}; against independent models: p = {null.p:.2g} (floor {null.floor:.1g} at "
+        f"{null.layers} layers), z = {null.z:.1f}",
+    )
+
+
+def _decide_circuits(
+    ev: CircuitEvidence, spectral: Optional[float], sd_cos: float, t: Thresholds
+) -> Decision:
     match, mlp = ev.match, ev.mlp
     sizes = f" ({ev.size_difference})" if ev.size_difference else ""
     one_scale = ev.sandwich or ev.scale_spread <= t.same_circuit
