@@ -95,34 +95,31 @@ def _zoo(tmp_path, n=3):
     return [str(p) for p in list(paths.values())[:n] if not str(p).endswith("lora")]
 
 
-def test_a_worker_killed_once_is_retried_and_nothing_is_lost(tmp_path):
+def _batch_while_killing(todo, db, once: bool):
+    """wf.batch with 2 workers while a thread kills its workers (the first one, or all)."""
     import weightprint_fast as wf
 
-    todo = _zoo(tmp_path)
     stop = threading.Event()
-    killer = threading.Thread(target=_killer, args=(stop, True))
+    killer = threading.Thread(target=_killer, args=(stop, once))
     killer.start()
     try:
-        report = wf.batch(todo, tmp_path / "s.db", workers=2, progress=False)
+        return wf.batch(todo, db, workers=2, progress=False)
     finally:
         stop.set()
         killer.join()
+
+
+def test_a_worker_killed_once_is_retried_and_nothing_is_lost(tmp_path):
+    todo = _zoo(tmp_path)
+    report = _batch_while_killing(todo, tmp_path / "s.db", once=True)
     assert sorted(report.done) == sorted(os.path.realpath(p) for p in todo) and not report.failed
 
 
 def test_a_checkpoint_whose_worker_always_dies_is_recorded_and_the_batch_ends(tmp_path):
-    import weightprint_fast as wf
     from weightprint_fast.apps.store import FingerprintStore
 
     todo = _zoo(tmp_path, 2)
-    stop = threading.Event()
-    killer = threading.Thread(target=_killer, args=(stop, False))
-    killer.start()
-    try:
-        report = wf.batch(todo, tmp_path / "s.db", workers=2, progress=False)
-    finally:
-        stop.set()
-        killer.join()
+    report = _batch_while_killing(todo, tmp_path / "s.db", once=False)
     assert not report.done and sorted(report.failed) == sorted(os.path.realpath(p) for p in todo)
     assert all("worker process died" in e for e in report.failed.values())
     with FingerprintStore(tmp_path / "s.db", readonly=True) as s:
