@@ -81,3 +81,33 @@ def test_batch_into_a_damaged_store_stops_with_status_2(capsys, tmp_path, store)
     path = corrupted(tmp_path, b"SQLite format 3\x00" + b"\x00" * 100)
     code = cli.main(["batch", str(paths["family-a"]), "--store", str(path), "-q", "--workers", "1"])
     assert code == 2 and "bad.db" in capsys.readouterr().err
+
+
+def test_a_store_in_a_missing_directory_is_one_line_and_status_2(capsys, tmp_path, store):
+    _, paths = store
+    target = tmp_path / "no" / "such" / "dir" / "zoo.db"
+    code = cli.main(["batch", str(paths["family-a"]), "--store", str(target), "-q", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot open the fingerprint store" in err
+
+
+def test_a_full_disk_while_storing_is_a_store_error_not_a_traceback(tmp_path, store):
+    """The file-size limit stands in for a full disk: SQLite's write fails the same way."""
+    import subprocess
+    import sys
+    import textwrap
+
+    _, paths = store
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from weightprint_fast.apps import cli
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+        sys.exit(cli.main(["batch", {str(paths["family-a"])!r}, {str(paths["family-b"])!r},
+                           "--store", {str(tmp_path / "full.db")!r}, "-q", "--workers", "1"]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "full.db" in done.stderr and "Traceback" not in done.stderr
