@@ -105,3 +105,27 @@ def test_adapter_with_a_missing_factor_is_a_format_error(tmp_path, rng):
     (ad / "adapter_config.json").write_text(json.dumps({"r": 2, "lora_alpha": 2}))
     with pytest.raises(wf.WeightprintFormatError, match="not both"):
         wf.fingerprint(ad, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"r": 4, "lora_alpha": "eight"}, "lora_alpha"),
+        ({"r": 4, "lora_alpha": float("inf")}, "lora_alpha"),
+        ({"r": 4, "alpha_pattern": {"q_proj": None}}, "alpha_pattern"),
+        ({"r": 4, "alpha_pattern": {"(": 2}}, "alpha_pattern"),
+        ({"r": 4, "alpha_pattern": [1]}, "alpha_pattern"),
+    ],
+)
+def test_an_impossible_adapter_config_value_is_a_config_error_naming_the_key(tmp_path, rng, config, key):
+    ad, _ = adapter_and_dense(tmp_path, rng)
+    (ad / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(wf.ConfigError, match=f"adapter_config.json: .*{key}"):
+        wf.fingerprint(ad, progress=False)
+
+
+def test_an_adapter_config_that_is_not_an_object_is_a_config_error(tmp_path, rng):
+    ad, _ = adapter_and_dense(tmp_path, rng)
+    (ad / "adapter_config.json").write_text("[4]")
+    with pytest.raises(wf.ConfigError, match="not a JSON object"):
+        wf.fingerprint(ad, progress=False)

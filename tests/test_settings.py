@@ -19,10 +19,19 @@ from weightprint_fast.apps import cli
         ("n_clusters", 0),
         ("tol", 1.5),
         ("threads", 0),
+        ("top_k", "16"),
+        ("top_k", 2.5),
+        ("n_clusters", True),
+        ("tol", "small"),
+        ("threads", 1.0),
+        ("invariants", "yes"),
+        ("progress", 1),
+        ("name_patterns", ["q"]),
+        ("name_patterns", {"x(?P<layer>\\d+)": 1}),
     ],
 )
 def test_invalid_settings_are_refused_with_their_name(field, bad):
-    with pytest.raises(ValueError, match=field.split("_")[0]):
+    with pytest.raises(wf.InputError, match=field.split("_")[0]):
         wf.Settings(**{field: bad})
 
 

@@ -58,12 +58,23 @@ class Settings:
         for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        if self.top_k < 1 or self.n_clusters < 1:
-            raise InputError("top_k and n_clusters must be positive")
-        if not 0 < self.tol < 1:
-            raise InputError("tol must be between 0 and 1")
-        if self.threads is not None and self.threads < 1:
-            raise InputError("threads must be positive (or None for all usable cores)")
+        for name in ("top_k", "n_clusters") + (("threads",) if self.threads is not None else ()):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive whole number, not {value!r}")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or not 0 < self.tol < 1:
+            raise InputError(f"tol must be a number between 0 and 1, not {self.tol!r}")
+        for name in ("invariants",) + (("progress",) if self.progress is not None else ()):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        patterns = self.name_patterns
+        if patterns is not None and (
+            not isinstance(patterns, Mapping)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in patterns.items())
+        ):
+            raise InputError(
+                f"name_patterns must map regular expressions to projection types, not {patterns!r}"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again). Unknown names are a TypeError."""

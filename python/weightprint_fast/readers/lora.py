@@ -21,7 +21,7 @@ import scipy.linalg
 
 from ..architecture import read_architecture
 from ..engine import Moments
-from ..errors import InputError, WeightprintFormatError
+from ..errors import ConfigError, InputError, WeightprintFormatError
 from ..naming import map_tensors, part_indices
 from .files import open_shards
 from .records import MatrixRecord, SourceInfo
@@ -63,11 +63,23 @@ def delta_singular_values(a: np.ndarray, b: np.ndarray, scale: float, k: int) ->
     return s[: min(k, b.shape[0], a.shape[1])]
 
 
-def _scale(config: Mapping, module: str, rank: int) -> float:
-    alpha = config.get("lora_alpha", rank)
-    for pattern, value in (config.get("alpha_pattern") or {}).items():
-        if re.search(pattern, module):
-            alpha = value
+def _scale(config: Mapping, module: str, rank: int, source: Path) -> float:
+    """The adapter's scale for one module: alpha / r (alpha / sqrt(r) with rsLoRA), with
+    ``alpha_pattern`` overrides; a value that is not a finite number is a ConfigError."""
+    alpha, key = config.get("lora_alpha", rank), "lora_alpha"
+    patterns = config.get("alpha_pattern") or {}
+    if not isinstance(patterns, Mapping):
+        raise ConfigError(f"{source}: 'alpha_pattern' is {patterns!r}; expected an object")
+    for pattern, value in patterns.items():
+        try:
+            if re.search(pattern, module):
+                alpha, key = value, f"alpha_pattern[{pattern!r}]"
+        except re.error as e:
+            raise ConfigError(
+                f"{source}: 'alpha_pattern' key {pattern!r} is not a regular expression: {e}"
+            ) from e
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise ConfigError(f"{source}: '{key}' is {alpha!r}; expected a finite number")
     return float(alpha) / (math.sqrt(rank) if config.get("use_rslora") else rank)
 
 
@@ -84,6 +96,8 @@ def read_adapter(
         raise InputError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e.strerror or e}") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise WeightprintFormatError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e}") from e
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path / ADAPTER_CONFIG}: the adapter config is not a JSON object")
     weights = path / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise WeightprintFormatError(
@@ -110,7 +124,7 @@ def read_adapter(
                 f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain"
             )
         name = module.removeprefix("base_model.model.") + ".weight"
-        factors[name] = (a, b, _scale(config, module, a.shape[0]))
+        factors[name] = (a, b, _scale(config, module, a.shape[0], path / ADAPTER_CONFIG))
         shapes.append((name, (a.shape[1], b.shape[0]) if transposed else (b.shape[0], a.shape[1])))
     mapped = map_tensors(shapes, read_architecture(base_config or {}, f"{path} (base config)"), name_patterns)
     records = []
