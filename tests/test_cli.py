@@ -163,3 +163,35 @@ def test_ctrl_c_stops_a_long_scan_cleanly(tmp_path):
 def test_fingerprint_tol_is_recorded_in_the_settings(capsys, models):
     code, out, _ = run(capsys, "fingerprint", models["family-a"], "--tol", "1e-5", "--json", "-q")
     assert code == 0 and json.loads(out)["meta"]["settings"]["tol"] == 1e-5
+
+
+@pytest.mark.parametrize("command", ["fingerprint", "compare", "batch", "search", "store", "inspect"])
+def test_every_subcommand_help_describes_it_and_its_exit_statuses(capsys, command):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "exit status" in out and "2 bad input" in out and "1 a bug" in out
+
+
+def test_an_unwritable_output_is_refused_before_any_work(capsys, models, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = cli.main(["fingerprint", str(models["family-a"]), "-q", "-o", str(blocker / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "-o" in err and "not a writable directory" in err
+
+
+def test_piping_into_a_reader_that_stops_is_quiet(tmp_path):
+    many = {f"t{i:05d}": np.zeros(1, np.float32) for i in range(5000)}  # a listing of ~300 KB
+    save_file(many, str(tmp_path / "m.safetensors"))
+    script = "import sys; from weightprint_fast.apps import cli; sys.exit(cli.main(sys.argv[1:]))"
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-c", script, "inspect", str(tmp_path / "m.safetensors")],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert done.returncode == 141 and done.stderr == ""

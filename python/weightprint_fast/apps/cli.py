@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
@@ -23,7 +25,18 @@ from ..readers import locate, open_tensor_files
 from ..settings import Settings
 from .text import printable
 
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
+
+_COMMON_EXITS = "2 bad input (one line on stderr), 1 a bug (--debug shows the traceback), 130 interrupted"
+EXITS = f"exit status: 0 done, {_COMMON_EXITS}"
+BATCH_EXITS = (
+    f"exit status: 0 every checkpoint fingerprinted or unchanged, 2 some failed (listed), {_COMMON_EXITS}"
+)
+COMPARE_EXITS = (
+    "exit status (the first model's closest verdict): 0 related (same-model, same-family/derived, "
+    "adapter-of), 3 not related (unrelated, adapter-for-other-shapes), 4 undetermined (or "
+    f"adapter-fits), {_COMMON_EXITS}"
+)
 
 
 def _fingerprint_options(p: argparse.ArgumentParser) -> None:
@@ -100,6 +113,18 @@ def _load_all(paths: Sequence[str], args: argparse.Namespace) -> list:
     return [as_fingerprint(p, settings) for p in paths]
 
 
+def _check_output(out: Optional[Path], many: bool) -> None:
+    """Refuses an -o target that cannot be written, before any work is done."""
+    if out is None:
+        return
+    directory = out.parent if out.suffix == ".json" and not many else out
+    existing = next((d for d in (directory, *directory.parents) if d.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"-o {out}: cannot write there ({existing or directory} is not a writable directory)"
+        )
+
+
 def _output_path(out: Optional[Path], fp, many: bool) -> Optional[Path]:
     if out is None:
         return None
@@ -112,6 +137,7 @@ def _output_path(out: Optional[Path], fp, many: bool) -> Optional[Path]:
 def cmd_fingerprint(args: argparse.Namespace) -> int:
     from .report import fingerprint_table
 
+    _check_output(args.output, len(args.paths) > 1)
     fps = _load_all(args.paths, args)
     for fp in fps:
         target = _output_path(args.output, fp, len(fps) > 1)
@@ -359,7 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    sp = sub.add_parser("fingerprint", parents=[common], help="fingerprint checkpoints")
+    def command(name: str, summary: str, exits: str = EXITS) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=textwrap.fill(exits, 78),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    sp = command("fingerprint", "fingerprint checkpoints")
     sp.add_argument(
         "paths", nargs="+", help="safetensors file/directory/index, GGUF file, or LoRA adapter directory"
     )
@@ -368,8 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_fingerprint)
 
-    sp = sub.add_parser(
-        "compare", parents=[common], help="compare the first model with the others (status 0/3/4)"
+    sp = command(
+        "compare", "compare the first model with the others: lineage verdicts and signals", COMPARE_EXITS
     )
     sp.add_argument(
         "models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files (2 or more)"
@@ -378,22 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_compare)
 
-    sp = sub.add_parser("plot", parents=[common], help="plot SD vectors, CV and a similarity heatmap")
+    sp = command("plot", "plot SD vectors, CV and a similarity heatmap")
     sp.add_argument("models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files")
     sp.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_plot)
 
-    sp = sub.add_parser(
-        "inspect", parents=[common], help="list the tensors of a safetensors or GGUF checkpoint"
-    )
+    sp = command("inspect", "list the tensors of a safetensors or GGUF checkpoint")
     sp.add_argument("path", help="a .safetensors file, a directory of shards, an index JSON, or a GGUF file")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_inspect)
 
-    sp = sub.add_parser(
-        "batch", parents=[common], help="fingerprint many checkpoints into a store (resumable)"
-    )
+    sp = command("batch", "fingerprint many checkpoints into a store (resumable)", BATCH_EXITS)
     sp.add_argument("paths", nargs="*", metavar="PATH", help="checkpoints")
     sp.add_argument("--from-file", type=Path, help="a file listing checkpoints, one per line")
     sp.add_argument("--store", type=Path, required=True, help="SQLite store file (created if missing)")
@@ -406,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_batch)
 
-    sp = sub.add_parser("search", parents=[common], help="rank the stored models by closeness to a model")
+    sp = command("search", "rank the stored models by closeness to a model")
     sp.add_argument("query", help="a checkpoint or a saved fingerprint")
     sp.add_argument("--store", type=Path, required=True)
     sp.add_argument("--top", type=int, default=10)
@@ -414,16 +446,14 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_search)
 
-    sp = sub.add_parser("store", parents=[common], help="list, remove or export stored fingerprints")
+    sp = command("store", "list, remove or export stored fingerprints")
     sp.add_argument("action", choices=("ls", "rm", "export"))
     sp.add_argument("items", nargs="*", help="rm: checkpoint paths; export: target directory")
     sp.add_argument("--store", type=Path, required=True)
     sp.add_argument("--json", action="store_true", help="machine-readable output (ls)")
     sp.set_defaults(func=cmd_store)
 
-    sp = sub.add_parser(
-        "demo", parents=[common], help="build synthetic checkpoints, fingerprint and compare them"
-    )
+    sp = command("demo", "build synthetic checkpoints, fingerprint and compare them")
     sp.add_argument("--dir", help="where to build them (default: a new temporary directory)")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_demo)
@@ -440,6 +470,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("weightprint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as a killed pipe would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except (WeightprintError, OSError) as e:  # bad input, or the system refused a file: one line
         if args.debug:
             raise
