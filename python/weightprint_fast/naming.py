@@ -242,7 +242,8 @@ def map_tensors(
             "no tensor matched a known projection naming scheme (Llama/Mistral/Qwen/Gemma/Phi-3/GPT-2/"
             "GPT-NeoX/Falcon/BERT/MPNet/MoE/GGUF). 2-D tensors found: "
             + (", ".join(matrices) if matrices else "none")
-            + ". Pass name_patterns={regex with (?P<layer>\\d+): type} to map them."
+            + ". Map them with a JSON file {regex with (?P<layer>\\d+): type}: weightprint --name-map FILE, "
+            "or name_patterns={...} in Python."
         )
     return out
 
