@@ -53,11 +53,11 @@ def schema1_verdict(a: wf.Fingerprint, b: wf.Fingerprint, c: wf.Comparison) -> s
     the matrices' own spectra compared whatever their shapes; identical (<= 1e-6) is the same
     model, close (<= 0.05, layer profiles r >= 0.9) derived, far (> 0.15) unrelated; without
     spectra, SD cosine < 0.99 meant unrelated."""
-    from weightprint_fast.compare import _spectral_distance
+    from weightprint_fast.compare.signals import spectral_distance
 
     types = [t for t in a.types if t in b.types]
     ia, ib = [a.types.index(t) for t in types], [b.types.index(t) for t in types]
-    d = _spectral_distance(replace(a, matrix_shapes={}), b, ia, ib)
+    d = spectral_distance(replace(a, matrix_shapes={}), b, ia, ib)
     if d is None:
         return "unrelated" if c.sd_cosine < 0.99 else "undetermined"
     if d <= 1e-6:
