@@ -185,7 +185,10 @@ def test_piping_into_a_reader_that_stops_is_quiet(tmp_path):
     many = {f"t{i:05d}": np.zeros(1, np.float32) for i in range(5000)}  # a listing of ~300 KB
     save_file(many, str(tmp_path / "m.safetensors"))
     script = "import sys; from weightprint_fast.apps import cli; sys.exit(cli.main(sys.argv[1:]))"
-    reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    # A reader that takes one line and goes away, as `head -n 1` does.
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE
+    )
     done = subprocess.run(
         [sys.executable, "-c", script, "inspect", str(tmp_path / "m.safetensors")],
         stdout=reader.stdin,
