@@ -17,34 +17,25 @@ template <typename Fn>
 void parallel_run(int workers, Fn&& fn) {
     workers = std::max(1, workers);
     std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
-    std::vector<std::thread> pool;
-    int started = 1;
-    for (; started < workers; ++started) {
-        const int w = started;
-        try {
-            pool.emplace_back([&, w] {
-                try {
-                    fn(w);
-                } catch (...) {
-                    errors[static_cast<size_t>(w)] = std::current_exception();
-                }
-            });
-        } catch (const std::system_error&) {
-            break;
-        }
-    }
-    try {
-        fn(0);
-    } catch (...) {
-        errors[0] = std::current_exception();
-    }
-    for (int w = started; w < workers; ++w) {
+    // Every worker's share, on whichever thread runs it: its exception is kept for the caller.
+    auto share = [&](int w) {
         try {
             fn(w);
         } catch (...) {
             errors[static_cast<size_t>(w)] = std::current_exception();
         }
+    };
+    std::vector<std::thread> pool;
+    int started = 1;
+    for (; started < workers; ++started) {
+        try {
+            pool.emplace_back(share, started);
+        } catch (const std::system_error&) {
+            break;
+        }
     }
+    share(0);
+    for (int w = started; w < workers; ++w) share(w);
     for (auto& t : pool) t.join();
     for (auto& e : errors)
         if (e) std::rethrow_exception(e);

@@ -17,6 +17,7 @@ import numpy as np
 
 from ._version import __version__
 from .arrays import decode_array, encode_array
+from .engine.analyse import address_space_limit
 from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
@@ -191,18 +192,6 @@ def _preimport_kmeans() -> None:
         import sklearn.cluster  # noqa: F401
 
 
-def _address_space_limited() -> bool:
-    """Whether this process runs under an address-space limit (``ulimit -v``). Two threads that
-    import at once can deadlock in importlib when one of them runs out of memory, so the
-    scikit-learn import then waits its turn instead of overlapping the engine's pass."""
-    try:
-        import resource
-    except ImportError:  # not POSIX
-        return False
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    return soft != resource.RLIM_INFINITY
-
-
 def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
     """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file or
     split set, or a PEFT LoRA adapter directory.
@@ -214,8 +203,10 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     start = time.perf_counter()
     # scikit-learn takes about a second to import; the engine releases the GIL, so the import
     # overlaps the weights' pass instead of following it.
+    # Under an address-space limit, two threads that import at once can deadlock in importlib
+    # when one of them runs out of memory: the scikit-learn import then waits its turn.
     sklearn_import = (
-        None if _address_space_limited() else threading.Thread(target=_preimport_kmeans, daemon=True)
+        None if address_space_limit() is not None else threading.Thread(target=_preimport_kmeans, daemon=True)
     )
     if sklearn_import is not None:
         sklearn_import.start()

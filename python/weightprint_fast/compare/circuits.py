@@ -125,11 +125,10 @@ class LayerNull:
     """The matched layers' distances against the null that the two models are independent: then
     a layer of b that corresponds to a layer of a is no closer to it than b's other layers are.
 
-    Per matched layer, the distances to up to NULL_LAYERS other layers of b are the null sample;
-    ``p`` is the
+    Per matched layer, the distances to up to NULL_LAYERS other layers of b are the null sample; ``p`` is the
     Fisher combination over matched layers of the per-layer ranks (1 + #null <= matched) / (1 +
-    #null), a one-sided p-value of "this close by chance" (layers treated as independent, so it
-    is optimistic where layers resemble each other); ``z`` the median over layers of (null mean -
+    #null), a one-sided p-value of "this close by chance" (layers treated as independent, so it is
+    optimistic where layers resemble each other); ``z`` the median over layers of (null mean -
     matched) / null std, how many standard deviations the match sits below its null (AWM reports
     such z-scores); ``floor`` the smallest p this many layers could give (few layers cannot give
     strong evidence); ``layers`` the matched layers that had a null sample: none at different
@@ -180,6 +179,14 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     k, qk_norm = min(ia.qk.shape[2], ib.qk.shape[2]), ia.qk_norm or ib.qk_norm
     a, b = _Heads.of(ia, k, widths[0], qk_norm), _Heads.of(ib, k, widths[1], qk_norm)
     depth_a, depth_b = ia.qk.shape[0], ib.qk.shape[0]
+    # The same pair of layers comes up again as a neighbour or a null layer: matched once.
+    matches: dict[tuple[int, int], Optional[LayerMatch]] = {}
+
+    def match(la: int, lb: int) -> Optional[LayerMatch]:
+        if (la, lb) not in matches:
+            matches[(la, lb)] = _layer_match(a, b, la, lb)
+        return matches[(la, lb)]
+
     if depth_a == depth_b:
         candidates = [[(i, i)] for i in range(depth_a)]
     elif depth_a < depth_b:
@@ -190,7 +197,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     for options in candidates:
         best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
         for la, lb in options:
-            m = _layer_match(a, b, la, lb)
+            m = match(la, lb)
             if m is not None and (best is None or np.median(m.distances) < np.median(best[0].distances)):
                 best = (m, (la, lb))
         if best is None:
@@ -201,7 +208,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
         ratios.append(best[0].ratio)
         la, lb = best[1]
         neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
-        other = _layer_match(a, b, la, neighbour) if neighbour >= 0 else None
+        other = match(la, neighbour) if neighbour >= 0 else None
         if other is not None:
             reference.append(float(np.median(other.distances)))
     if not per_layer:
@@ -210,7 +217,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     # layer chosen as the closest of b's is closer than the others by construction.
     samples = []
     for la, lb in pairs if depth_a == depth_b else []:
-        others = [_layer_match(a, b, la, other) for other in _null_layers(lb, depth_b)]
+        others = [match(la, other) for other in _null_layers(lb, depth_b)]
         samples.append(np.array([float(np.median(m.distances)) for m in others if m is not None]))
     ref = float(np.median(reference)) if reference else math.nan
     return CircuitMatch(

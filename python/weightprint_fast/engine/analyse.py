@@ -100,19 +100,27 @@ def usable_cores() -> int:
 _PER_THREAD = 160 << 20
 
 
-def _address_space_left() -> Optional[int]:
-    """Bytes left under this process's address-space limit (``ulimit -v``); None without one."""
+def address_space_limit() -> Optional[int]:
+    """This process's address-space limit in bytes (``ulimit -v``); None without one."""
     try:
         import resource
+    except ImportError:  # not POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft == resource.RLIM_INFINITY:
-            return None
+
+def _address_space_left() -> Optional[int]:
+    """Bytes left under the address-space limit; None without one (or without /proc to tell)."""
+    limit = address_space_limit()
+    if limit is None:
+        return None
+    try:
         with open("/proc/self/status", encoding="ascii") as f:
             size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
-    except (ImportError, OSError, StopIteration, ValueError):
+    except (OSError, StopIteration, ValueError):
         return None
-    return soft - size
+    return limit - size
 
 
 def threads_that_fit(threads: int) -> int:
