@@ -11,6 +11,7 @@
 #include "errors.hpp"
 #include "gguf.hpp"
 #include "gram_product.hpp"
+#include "probe.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
 #include "spectral.hpp"
@@ -103,20 +104,27 @@ py::array_t<double> to_array(const std::vector<double>& v) {
     return py::array_t<double>(static_cast<py::ssize_t>(v.size()), v.data());
 }
 
+py::str utf8(const std::string& s) {
+    PyObject* text = PyUnicode_DecodeUTF8(s.data(), static_cast<py::ssize_t>(s.size()), "replace");
+    if (text == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(text);
+}
+
 py::object gguf_value(const GgufValue& v) {
     switch (v.kind) {
         case GgufValue::Kind::UInt: return py::int_(v.u);
         case GgufValue::Kind::Int: return py::int_(v.i);
         case GgufValue::Kind::Float: return py::float_(v.f);
         case GgufValue::Kind::Bool: return py::bool_(v.b);
-        case GgufValue::Kind::String: {
-            PyObject* text = PyUnicode_DecodeUTF8(v.s.data(), static_cast<py::ssize_t>(v.s.size()), "replace");
-            if (text == nullptr) throw py::error_already_set();
-            return py::reinterpret_steal<py::str>(text);
-        }
+        case GgufValue::Kind::String: return utf8(v.s);
         case GgufValue::Kind::Array: break;
     }
     if (v.numbers.size() == v.array_count && v.array_count > 0) return py::cast(v.numbers);
+    if (v.strings.size() == v.array_count && v.array_count > 0) {
+        py::list tokens(v.strings.size());
+        for (size_t i = 0; i < v.strings.size(); ++i) tokens[i] = utf8(v.strings[i]);
+        return tokens;
+    }
     return py::none();  // strings or long arrays are checked, not kept
 }
 
@@ -137,6 +145,29 @@ py::array_t<double> read_tensor(const TensorFile& f, const std::string& name) {
     {
         py::gil_scoped_release nogil;
         decode(t.dtype, f.tensor_data(t), t.numel, dst);
+    }
+    return out;
+}
+
+// Rows of a 2-D tensor (an embedding's anchor tokens), decoded to float64: only their bytes are read.
+py::array_t<double> read_rows(const TensorFile& f, const std::string& name, const std::vector<int64_t>& rows) {
+    const TensorInfo& t = f.tensor(name);
+    if (!is_decoded(t.dtype))
+        throw std::invalid_argument(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t.dtype) +
+                                    ", which this engine does not decode");
+    if (t.shape.size() != 2) throw std::invalid_argument(f.path() + ": tensor '" + name + "' is not 2-D");
+    const auto n = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
+    for (int64_t r : rows)
+        if (r < 0 || static_cast<size_t>(r) >= n)
+            throw std::invalid_argument(f.path() + ": row " + std::to_string(r) + " of tensor '" + name +
+                                        "' outside its " + std::to_string(n) + " rows");
+    py::array_t<double> out({static_cast<py::ssize_t>(rows.size()), static_cast<py::ssize_t>(cols)});
+    double* dst = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        for (size_t i = 0; i < rows.size(); ++i)
+            decode_range(t.dtype, f.tensor_data(t) + encoded_bytes(t.dtype, static_cast<size_t>(rows[i]) * cols), 0,
+                         cols, dst + i * cols);
     }
     return out;
 }
@@ -286,6 +317,14 @@ PYBIND11_MODULE(_core, m) {
             },
             "diagonal Gram blocks, (blocks, block, block); None when not wanted or not finite")
         .def_property_readonly(
+            "probe",
+            [](const JobResult& r) -> py::object {
+                if (r.probe.empty()) return py::none();
+                return py::array_t<double>(
+                    {static_cast<py::ssize_t>(r.probe_rows), static_cast<py::ssize_t>(r.probe_cols)}, r.probe.data());
+            },
+            "probe products, (rows, probes) or (probes, cols); None when not wanted or not finite")
+        .def_property_readonly(
             "error",
             [](const JobResult& r) -> py::object {
                 if (r.error.empty()) return py::none();
@@ -294,7 +333,7 @@ PYBIND11_MODULE(_core, m) {
             "why singular values or Gram blocks are missing")
         .def_readonly("seconds", &JobResult::seconds, "the whole job")
         .def_readonly("stats_seconds", &JobResult::stats_seconds, "the moments pass")
-        .def_readonly("gram_seconds", &JobResult::gram_seconds, "the Gram blocks");
+        .def_readonly("gram_seconds", &JobResult::gram_seconds, "the Gram blocks and probe products");
 
     m.def("init_blas", &init_blas, py::arg("capsules"), py::arg("set_threads") = 0, py::arg("get_threads") = 0);
 
@@ -325,8 +364,11 @@ PYBIND11_MODULE(_core, m) {
                 return py::cast(dynamic_cast<const SafetensorsFile&>(f).metadata());
             },
             "GGUF: scalars and strings as Python values, numeric arrays of up to 65536 elements as lists, other "
-            "arrays (a vocabulary) as None; safetensors: the header's __metadata__ strings.")
-        .def("read", &read_tensor, py::arg("name"), "A tensor decoded to a float64 array (meant for small tensors).");
+            "arrays as None (but the vocabulary tokenizer.ggml.tokens, a list of str); safetensors: the header's "
+            "__metadata__ strings.")
+        .def("read", &read_tensor, py::arg("name"), "A tensor decoded to a float64 array (meant for small tensors).")
+        .def("read_rows", &read_rows, py::arg("name"), py::arg("rows"),
+             "Rows of a 2-D tensor decoded to a float64 array (rows, cols); only their bytes are read.");
 
     py::class_<SafetensorsFile, TensorFile, std::shared_ptr<SafetensorsFile>>(m, "SafetensorsFile")
         .def(py::init([](const std::string& path) {
@@ -437,9 +479,41 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("block", &BlockGramSpec::block)
         .def_readonly("columns", &BlockGramSpec::columns)
         .def_readonly("weights", &BlockGramSpec::weights);
+    m.def(
+        "probe_product",
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols, const ProbeSpec& spec,
+           int threads) {
+            const MatrixView v = array_view(buf, dtype, rows, cols);
+            std::vector<double> out;
+            {
+                py::gil_scoped_release nogil;
+                out = probe_product(v, spec, threads > 0 ? threads : 1);
+            }
+            const auto c = static_cast<py::ssize_t>(spec.count);
+            const auto other = static_cast<py::ssize_t>(spec.columns ? cols : rows);
+            if (spec.columns) return py::array_t<double>({c, other}, out.data());
+            return py::array_t<double>({other, c}, out.data());
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("spec"), py::arg("threads") = 1,
+        "A P^T (rows, probes) or P A (probes, cols) of a matrix: the engine kernel, for its tests.");
+    py::class_<ProbeSpec>(m, "ProbeSpec", "Probe vectors to multiply a job's matrix by (none by default).")
+        .def(py::init<>())
+        .def(py::init([](const py::array_t<double, py::array::c_style>& probes, bool columns) {
+                 if (probes.ndim() != 2 || probes.shape(0) == 0)
+                     throw std::invalid_argument("probes must be a non-empty 2-D array (probes, length)");
+                 ProbeSpec s;
+                 s.count = static_cast<size_t>(probes.shape(0));
+                 s.columns = columns;
+                 s.probes.assign(probes.data(), probes.data() + probes.size());
+                 return s;
+             }),
+             py::arg("probes"), py::arg("columns") = false)
+        .def_readonly("count", &ProbeSpec::count)
+        .def_readonly("columns", &ProbeSpec::columns);
     py::class_<Job>(m, "Job", "One window of one tensor to analyse (elements, not bytes).")
         .def(py::init([](size_t file, std::string tensor, uint64_t offset, size_t rows, size_t cols, size_t row_stride,
-                         bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram) {
+                         bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram,
+                         ProbeSpec probe) {
                  Job j;
                  j.file = file;
                  j.tensor = std::move(tensor);
@@ -452,17 +526,19 @@ PYBIND11_MODULE(_core, m) {
                  j.group_rows = group_rows;
                  j.group_stride = group_stride;
                  j.gram = std::move(gram);
+                 j.probe = std::move(probe);
                  return j;
              }),
              py::kw_only(), py::arg("file"), py::arg("tensor"), py::arg("offset"), py::arg("rows"), py::arg("cols"),
              py::arg("row_stride"), py::arg("stats") = true, py::arg("k") = 0, py::arg("group_rows") = 0,
-             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{})
+             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{}, py::arg("probe") = ProbeSpec{})
         .def_readonly("file", &Job::file)
         .def_readonly("tensor", &Job::tensor)
         .def_readonly("rows", &Job::rows)
         .def_readonly("cols", &Job::cols)
         .def_readonly("k", &Job::k)
-        .def_readonly("gram", &Job::gram);
+        .def_readonly("gram", &Job::gram)
+        .def_readonly("probe", &Job::probe);
     m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
           py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));
 }

@@ -194,8 +194,10 @@ GgufValue GgufFile::read_value(Cursor& c, uint32_t type, const std::string& key,
                 c.skip(v.array_count * scalar, what);  // fits: check_count bounded it
                 break;
             }
+            const bool vocabulary = v.array_type == STRING && depth == 0 && key == kVocabularyKey;
             for (uint64_t i = 0; i < v.array_count; ++i) {
-                const GgufValue item = read_value(c, v.array_type, key, depth + 1);
+                GgufValue item = read_value(c, v.array_type, key, depth + 1);
+                if (vocabulary) v.strings.push_back(std::move(item.s));
                 if (!keep) continue;
                 v.numbers.push_back(item.kind == GgufValue::Kind::UInt  ? static_cast<double>(item.u)
                                     : item.kind == GgufValue::Kind::Int ? static_cast<double>(item.i)

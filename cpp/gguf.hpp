@@ -1,6 +1,7 @@
 // The GGUF format (llama.cpp), versions 2 and 3, enforced in one place: a memory-mapped file whose
 // header, metadata and tensor table have been checked against every rule before any tensor byte
-// is touched. Metadata arrays (a tokenizer's vocabulary) are walked and checked, not kept.
+// is touched. Metadata arrays are walked and checked; of the string arrays only the vocabulary
+// (tokenizer.ggml.tokens, whose anchor tokens the lineage probes read) is kept.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -23,7 +24,8 @@ struct GgufValue {
     std::string s;
     uint32_t array_type = 0;  // GGUF value type of the elements
     uint64_t array_count = 0;
-    std::vector<double> numbers;  // numeric arrays up to kMaxKeptArray elements
+    std::vector<double> numbers;       // numeric arrays up to kMaxKeptArray elements
+    std::vector<std::string> strings;  // the vocabulary's tokens (kVocabularyKey)
 };
 
 class GgufFile : public TensorFile {
@@ -37,6 +39,7 @@ public:
     const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
 
     static constexpr uint64_t kMaxKeptArray = 1 << 16;
+    static constexpr const char* kVocabularyKey = "tokenizer.ggml.tokens";
     static constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 
 private:

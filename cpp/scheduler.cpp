@@ -82,6 +82,7 @@ public:
             if (j.file >= files.size()) throw std::out_of_range("job refers to a file index out of range");
             views_.push_back(job_view(*files[j.file], j));
             if (j.gram.block > 0) check_block_gram(views_.back(), j.gram);
+            if (j.probe.count > 0) check_probe(views_.back(), j.probe);
             spans_.push_back(job_span(*files[j.file], views_.back()));
             total_bytes_ += spans_.back().len;
         }
@@ -158,7 +159,7 @@ private:
         }
         // A matrix the statistics found NaN or Inf in gets neither spectrum nor Gram blocks.
         const bool known_nonfinite = r.has_stats && (r.moments.nan || r.moments.inf);
-        if (known_nonfinite && (job.k > 0 || job.gram.block > 0)) r.error = kNonFiniteMatrix;
+        if (known_nonfinite && (job.k > 0 || job.gram.block > 0 || job.probe.count > 0)) r.error = kNonFiniteMatrix;
         if (job.k > 0 && !known_nonfinite) {
             SvdOptions so = opt_.svd;
             so.threads = threads;
@@ -178,6 +179,17 @@ private:
                 r.error = e.what();
             }
             r.gram_seconds = seconds_since(g0);
+        }
+        if (job.probe.count > 0 && !known_nonfinite) {
+            const auto p0 = std::chrono::steady_clock::now();
+            try {
+                r.probe = probe_product(v, job.probe, threads, &cancel);
+                r.probe_rows = job.probe.columns ? job.probe.count : v.rows;
+                r.probe_cols = job.probe.columns ? v.cols : job.probe.count;
+            } catch (const std::domain_error& e) {
+                r.error = e.what();
+            }
+            r.gram_seconds += seconds_since(p0);
         }
         map.release(spans_[j].offset, spans_[j].len);
         r.seconds = seconds_since(t0);

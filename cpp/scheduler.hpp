@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "block_gram.hpp"
+#include "probe.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
 #include "tensor_file.hpp"
@@ -22,6 +23,7 @@ struct Job {
     bool stats = true;
     int k = 0;           // singular values wanted; 0 for none
     BlockGramSpec gram;  // diagonal Gram blocks wanted (gram.block > 0)
+    ProbeSpec probe;     // probe products wanted (probe.count > 0)
 };
 
 struct JobResult {
@@ -29,12 +31,14 @@ struct JobResult {
     Moments moments;
     bool has_svd = false;
     SvdResult svd;
-    std::vector<double> gram;  // see block_gram(); empty when not wanted or not finite
-    size_t gram_block = 0;     // the blocks' size when gram is set
-    std::string error;         // why the singular values are missing (e.g. NaN in the matrix)
+    std::vector<double> gram;               // see block_gram(); empty when not wanted or not finite
+    size_t gram_block = 0;                  // the blocks' size when gram is set
+    std::vector<double> probe;              // see probe_product(); empty when not wanted or not finite
+    size_t probe_rows = 0, probe_cols = 0;  // its shape, row-major
+    std::string error;                      // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
     double stats_seconds = 0;  // the moments pass
-    double gram_seconds = 0;   // the Gram blocks
+    double gram_seconds = 0;   // the Gram blocks and probe products
 };
 
 struct Progress {

@@ -331,6 +331,23 @@ def slice_residual(t: Tensors, lay: Layout, keep: int) -> Tensors:
     return _map_residual(t, lay, head, m, np.sqrt(d / keep))
 
 
+def prune_residual(t: Tensors, lay: Layout, keep: int) -> Tensors:
+    """Minitron-style hidden-size pruning: the ``keep`` residual channels of most weight energy
+    (squared norms of the embedding column and of every reader column and writer row) kept, in
+    their order, the others deleted. Not function-preserving; a distillation usually follows."""
+    t, head = _fold_for_residual_maps(t, lay)
+    energy = np.sum(t[EMBEDDINGS[lay.style]].astype(np.float64) ** 2, axis=0)
+    for i in range(lay.layers):
+        for p in _READERS:
+            if lay.name(i, p) in t:
+                energy += np.sum(t[lay.name(i, p)].astype(np.float64) ** 2, axis=0)
+        for p in _WRITERS:
+            energy += np.sum(t[lay.name(i, p)].astype(np.float64) ** 2, axis=1)
+    kept = np.sort(np.argsort(-energy)[:keep])
+    m = np.eye(len(energy))[kept]  # keep x d: a selection of channels
+    return _map_residual(t, lay, head, m, np.sqrt(len(energy) / keep))
+
+
 def _select(t: Tensors, lay: Layout, layer: int, q_heads, kv_heads, neurons) -> None:
     """Keeps the given query heads, kv heads and MLP neurons of one layer, in the given order
     (rows of q/k/v and of the MLP's input projections, with their biases; columns of o and down)."""

@@ -131,9 +131,10 @@ def test_gguf_unsupported_quantization_names_the_type(tmp_path):
         wf.fingerprint(path, progress=False)
 
 
-def test_gguf_metadata_keeps_scalars_and_numeric_arrays_not_vocabularies(tmp_path, rng):
+def test_gguf_metadata_keeps_scalars_numeric_arrays_and_the_vocabulary_only(tmp_path, rng):
     def extra(w):
         w.add_array("tokenizer.ggml.tokens", ["a", "bc", "def"])
+        w.add_array("tokenizer.ggml.merges", ["a b", "bc d"])
         w.add_array("llama.attention.head_count_kv_per_layer", [2, 2])
         w.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
         w.add_name("tiny")
@@ -149,7 +150,8 @@ def test_gguf_metadata_keeps_scalars_and_numeric_arrays_not_vocabularies(tmp_pat
     assert f.metadata["llama.attention.head_count"] == 4
     assert f.metadata["llama.attention.layer_norm_rms_epsilon"] == pytest.approx(1e-5)
     assert f.metadata["llama.attention.head_count_kv_per_layer"] == [2.0, 2.0]
-    assert f.metadata["tokenizer.ggml.tokens"] is None
+    assert f.metadata["tokenizer.ggml.tokens"] == ["a", "bc", "def"]
+    assert f.metadata["tokenizer.ggml.merges"] is None
     reader = gguf.GGUFReader(str(path))
     ours = {t.name: (t.dtype, t.shape, t.data_offsets[0]) for t in f.tensors}
     assert ours == {

@@ -63,7 +63,12 @@ LAYERS = [
     ("weightprint_fast.errors",),
     ("weightprint_fast.engine",),
     ("weightprint_fast.arrays", "weightprint_fast.vectors", "weightprint_fast.architecture"),
-    ("weightprint_fast.settings", "weightprint_fast.naming", "weightprint_fast.invariants"),
+    (
+        "weightprint_fast.settings",
+        "weightprint_fast.naming",
+        "weightprint_fast.invariants",
+        "weightprint_fast.probes",
+    ),
     ("weightprint_fast.readers",),
     ("weightprint_fast.fingerprint",),
     ("weightprint_fast.compare",),

@@ -1,7 +1,7 @@
 """Type stub of the native engine (cpp/bindings.cpp). Every call releases the GIL."""
 
 from collections.abc import Sequence
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -100,6 +100,8 @@ class JobResult:
     @property
     def gram(self) -> Optional[npt.NDArray[np.float64]]: ...
     @property
+    def probe(self) -> Optional[npt.NDArray[np.float64]]: ...
+    @property
     def error(self) -> Optional[str]: ...
     @property
     def seconds(self) -> float: ...
@@ -117,6 +119,16 @@ class BlockGramSpec:
     @property
     def weights(self) -> list[float]: ...
 
+class ProbeSpec:
+    @overload
+    def __init__(self) -> None: ...
+    @overload
+    def __init__(self, probes: npt.NDArray[np.float64], columns: bool = False) -> None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def columns(self) -> bool: ...
+
 class Job:
     def __init__(
         self,
@@ -132,6 +144,7 @@ class Job:
         group_rows: int = 0,
         group_stride: int = 0,
         gram: BlockGramSpec = ...,
+        probe: ProbeSpec = ...,
     ) -> None: ...
     @property
     def file(self) -> int: ...
@@ -145,6 +158,8 @@ class Job:
     def k(self) -> int: ...
     @property
     def gram(self) -> BlockGramSpec: ...
+    @property
+    def probe(self) -> ProbeSpec: ...
 
 class TensorInfo:
     @property
@@ -170,6 +185,7 @@ class TensorFile:
     @property
     def metadata(self) -> dict[str, Any]: ...
     def read(self, name: str) -> npt.NDArray[np.float64]: ...
+    def read_rows(self, name: str, rows: Sequence[int]) -> npt.NDArray[np.float64]: ...
 
 class SafetensorsFile(TensorFile):
     def __init__(self, path: str) -> None: ...
@@ -200,6 +216,9 @@ def top_singular_values(
 def gram_product(
     buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, x: npt.ArrayLike, threads: int = 1
 ) -> npt.NDArray[np.float32]: ...
+def probe_product(
+    buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, spec: ProbeSpec, threads: int = 1
+) -> npt.NDArray[np.float64]: ...
 def block_gram(
     buffer: npt.NDArray[Any], dtype: str, rows: int, cols: int, spec: BlockGramSpec, threads: int = 1
 ) -> npt.NDArray[np.float64]: ...

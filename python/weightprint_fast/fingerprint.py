@@ -21,11 +21,14 @@ from .engine.analyse import address_space_limit
 from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
+from .probes import TokenForms, build_token_forms
 from .readers import MatrixRecord, read_checkpoint
 from .settings import Settings, resolve
 from .vectors import clustering, normalize, pool_moments, summary
 
-SCHEMA = 2  # 2: matrix shapes and lineage invariants; schema 1 files load without them
+# 2: matrix shapes and lineage invariants; schema 1 files load without them. Token probes are
+# optional in 2 (files written before them load without).
+SCHEMA = 2
 FORMAT = "weightprint-fast/fingerprint"
 
 
@@ -49,6 +52,8 @@ class Fingerprint:
       empty in schema-1 files.
     - ``invariants``: the lineage invariants (:class:`Invariants`); None for LoRA adapters and
       schema-1 files.
+    - ``token_forms``: the token probes (:class:`probes.TokenForms`); None where the checkpoint
+      has no vocabulary this package reads, or no token embedding.
     """
 
     types: list[str]
@@ -62,6 +67,7 @@ class Fingerprint:
     meta: dict = field(default_factory=dict)
     matrix_shapes: dict[str, list[int]] = field(default_factory=dict)
     invariants: Optional[Invariants] = None
+    token_forms: Optional[TokenForms] = None
 
     @property
     def name(self) -> str:
@@ -89,6 +95,7 @@ class Fingerprint:
             "coclustering": encode_array(self.coclustering),
             "matrix_shapes": self.matrix_shapes,
             "invariants": None if self.invariants is None else self.invariants.to_dict(),
+            "token_forms": None if self.token_forms is None else self.token_forms.to_dict(),
             "meta": self.meta,
         }
 
@@ -137,6 +144,7 @@ class Fingerprint:
                     str(t): [int(x) for x in s] for t, s in (data.get("matrix_shapes") or {}).items()
                 },
                 invariants=Invariants.from_dict(data["invariants"]) if data.get("invariants") else None,
+                token_forms=TokenForms.from_dict(data["token_forms"]) if data.get("token_forms") else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FingerprintFileError(f"{where}: damaged fingerprint ({type(e).__name__}: {e})") from e
@@ -238,6 +246,9 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
         info.qk_norm,
         info.norms_folded,
         info.sandwich_norms,
+    )
+    arrays["token_forms"] = build_token_forms(
+        records, arrays["layer_std"].shape[0], info.geometry, info.anchor_words
     )
     meta = {
         "source": info.source,

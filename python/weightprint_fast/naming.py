@@ -264,3 +264,19 @@ def part_indices(part: Part, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarr
     else:
         rows = part.row_start + i
     return rows, part.col_start + np.arange(n_cols)
+
+
+# The token embedding (vocabulary x residual width) of each family: Llama-style, BERT, GPT-2,
+# Llama 1 (tok_embeddings), GPT-NeoX, GGUF.
+_EMBEDDING = re.compile(
+    r"(?:^|\.)(?:embed_tokens|word_embeddings|wte|tok_embeddings|embed_in|token_embd)\.weight$"
+)
+
+
+def embedding_tensor(tensors: Sequence[tuple[str, Sequence[int]]], width: int) -> Optional[str]:
+    """The name of the token embedding among (name, shape) pairs: 2-D, rows of the residual
+    ``width``; None where there is none."""
+    for name, shape in tensors:
+        if _EMBEDDING.search(name) and len(shape) == 2 and int(shape[1]) == width:
+            return name
+    return None

@@ -33,16 +33,20 @@ from ..errors import InputError
 from ..fingerprint import Fingerprint, fingerprint
 from ..settings import Settings, resolve
 from .adapters import adapter_evidence, is_adapter
-from .circuits import CircuitEvidence, circuit_evidence
+from .circuits import CircuitEvidence, circuit_evidence, size_difference
+from .direction import direction
+from .family import FamilyEvidence, family_evidence
 from .signals import VectorSignals, vector_signals
+from .tokens import TokenEvidence, token_evidence
 from .verdict import (
     DEFAULT_THRESHOLDS,
     Decision,
     Thresholds,
     Verdict,
     decide_adapter,
-    decide_circuits,
+    decide_lineage,
     decide_spectra,
+    token_p,
 )
 
 
@@ -58,7 +62,13 @@ class Comparison(VectorSignals):
     ``null_p`` / ``null_z``: the circuit distance against the null of independent models (matched
     layers no closer than non-corresponding ones; circuits.LayerNull): a p-value and the match's
     distance below the null's mean in standard deviations; ``null_p_floor`` the smallest p-value
-    the models' depth allows.
+    the models' depth allows. ``token_correlation`` / ``token_correlation_min``: the token
+    probes' median and lowest matched-layer correlation over ``token_words`` shared anchor words
+    (tokens.py), ``token_z`` / ``token_p`` that median against independently trained models.
+    ``family``: "same family", "different family" or "family unknown" (family.py: tokenizer and
+    architecture; a question apart from lineage), ``vocabulary_overlap`` the token strings'
+    Jaccard index. ``parent``: for a derived pair, which of ``a`` / ``b`` the evidence names the
+    parent (None: it does not say), and why.
     """
 
     a: str
@@ -74,6 +84,16 @@ class Comparison(VectorSignals):
     null_p: Optional[float] = None
     null_z: Optional[float] = None
     null_p_floor: Optional[float] = None
+    token_correlation: Optional[float] = None
+    token_correlation_min: Optional[float] = None
+    token_words: Optional[int] = None
+    token_z: Optional[float] = None
+    token_p: Optional[float] = None
+    family: Optional[str] = None
+    family_reason: Optional[str] = None
+    vocabulary_overlap: Optional[float] = None
+    parent: Optional[str] = None
+    parent_reason: Optional[str] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -92,10 +112,15 @@ class Comparison(VectorSignals):
         circuits: Optional[CircuitEvidence] = None,
         merged_bound: Optional[float] = None,
         spectral: bool = True,
+        tokens: Optional[TokenEvidence] = None,
+        family: Optional[FamilyEvidence] = None,
+        parent: Optional[tuple[str, str]] = None,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
     ) -> Comparison:
         """From its parts (``spectral=False``: the matrices' spectra are not comparable, as a
         delta's with a model's)."""
         m = circuits.match if circuits is not None else None
+        z = None if tokens is None else tokens.z(thresholds.token_null_mean, thresholds.token_null_std)
         paper = {f.name: getattr(signals, f.name) for f in fields(VectorSignals)}
         if not spectral:
             paper["spectral_distance"] = None
@@ -114,6 +139,16 @@ class Comparison(VectorSignals):
             null_p=None if m is None else m.null.p,
             null_z=None if m is None else m.null.z,
             null_p_floor=None if m is None else m.null.floor,
+            token_correlation=None if tokens is None else tokens.statistic,
+            token_correlation_min=None if tokens is None else tokens.weakest,
+            token_words=None if tokens is None else tokens.shared,
+            token_z=None if z is None else z,
+            token_p=None if z is None else token_p(z),
+            family=None if family is None else family.label,
+            family_reason=None if family is None else family.reason,
+            vocabulary_overlap=None if family is None else family.vocabulary_overlap,
+            parent=None if parent is None else parent[0],
+            parent_reason=None if parent is None else parent[1],
         )
 
     def to_dict(self) -> dict:
@@ -163,11 +198,23 @@ def compare(
         decision = decide_adapter(fit, thresholds)
         return Comparison.of(fa.name, fb.name, signals, decision, merged_bound=fit.bound, spectral=False)
     circuits = circuit_evidence(fa, fb)
-    if circuits is not None:
-        decision = decide_circuits(circuits, signals.spectral_distance, signals.sd_cosine, thresholds)
-    else:
-        decision = decide_spectra(signals, fa.layers == fb.layers, thresholds)
-    return Comparison.of(fa.name, fb.name, signals, decision, circuits)
+    tokens = token_evidence(fa.token_forms, fb.token_forms)
+    sizes = size_difference(fa, fb)
+    decision = decide_lineage(
+        circuits, tokens, signals.spectral_distance, signals.sd_cosine, thresholds, sizes
+    ) or decide_spectra(signals, fa.layers == fb.layers, thresholds)
+    parent = direction(fa, fb) if decision.verdict is Verdict.DERIVED else None
+    return Comparison.of(
+        fa.name,
+        fb.name,
+        signals,
+        decision,
+        circuits,
+        tokens=tokens,
+        family=family_evidence(fa, fb),
+        parent=parent,
+        thresholds=thresholds,
+    )
 
 
 @dataclass

@@ -111,6 +111,7 @@ class CircuitMatch:
     layer_pairs: list[tuple[int, int]]
     ov_ratios: list[float]  # per matched layer: the residual-scale ratio of its OV circuits, a over b
     null: LayerNull
+    layer_worst: list[float]  # per matched layer: its largest matched-head distance
 
     @property
     def specificity(self) -> float:
@@ -140,7 +141,7 @@ class LayerNull:
     layers: int
 
 
-def _layer_null(matched: Sequence[float], samples: Sequence[np.ndarray]) -> LayerNull:
+def layer_null(matched: Sequence[float], samples: Sequence[np.ndarray]) -> LayerNull:
     from scipy.special import chdtrc  # the chi-squared survival function
 
     ranks, floors, zs = [], [], []
@@ -164,7 +165,7 @@ def _layer_null(matched: Sequence[float], samples: Sequence[np.ndarray]) -> Laye
 NULL_LAYERS = 8
 
 
-def _null_layers(layer: int, depth: int) -> list[int]:
+def null_layers(layer: int, depth: int) -> list[int]:
     """Up to NULL_LAYERS layers other than ``layer``, spread evenly over the depth."""
     others = [i for i in range(depth) if i != layer]
     if len(others) <= NULL_LAYERS:
@@ -193,7 +194,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
         candidates = [[(i, j) for j in range(depth_b)] for i in range(depth_a)]
     else:
         candidates = [[(i, j) for i in range(depth_a)] for j in range(depth_b)]
-    per_layer, worst, pairs, ratios, reference = [], 0.0, [], [], []
+    per_layer, layer_worst, pairs, ratios, reference = [], [], [], [], []
     for options in candidates:
         best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
         for la, lb in options:
@@ -203,7 +204,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
         if best is None:
             continue
         per_layer.append(float(np.median(best[0].distances)))
-        worst = max(worst, float(best[0].distances.max()))
+        layer_worst.append(float(best[0].distances.max()))
         pairs.append(best[1])
         ratios.append(best[0].ratio)
         la, lb = best[1]
@@ -217,11 +218,17 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     # layer chosen as the closest of b's is closer than the others by construction.
     samples = []
     for la, lb in pairs if depth_a == depth_b else []:
-        others = [match(la, other) for other in _null_layers(lb, depth_b)]
+        others = [match(la, other) for other in null_layers(lb, depth_b)]
         samples.append(np.array([float(np.median(m.distances)) for m in others if m is not None]))
     ref = float(np.median(reference)) if reference else math.nan
     return CircuitMatch(
-        float(np.median(per_layer)), worst, ref, pairs, ratios, _layer_null(per_layer, samples)
+        float(np.median(per_layer)),
+        max(layer_worst),
+        ref,
+        pairs,
+        ratios,
+        layer_null(per_layer, samples),
+        layer_worst,
     )
 
 
@@ -285,23 +292,25 @@ def _same_geometry(a: Fingerprint, b: Fingerprint) -> bool:
     return ia.geometry == ib.geometry and a.layers == b.layers and np.array_equal(ia.neurons, ib.neurons)
 
 
-def _size_difference(a: Fingerprint, b: Fingerprint) -> str:
-    """What differs between the two models' sizes ("" for none): layers, heads, MLP neurons."""
+def size_difference(a: Fingerprint, b: Fingerprint) -> str:
+    """What differs between the two models' sizes, as far as each records it ("" for nothing):
+    residual width, head size, layers, heads, MLP neurons."""
     ia, ib = a.invariants, b.invariants
-    assert ia is not None and ib is not None and ia.geometry is not None and ib.geometry is not None
+    ga = ia.geometry if ia is not None else None
+    gb = ib.geometry if ib is not None else None
     parts = []
-    if residual_width(a) != residual_width(b):
+    if residual_width(a) and residual_width(b) and residual_width(a) != residual_width(b):
         parts.append(f"residual width {residual_width(a)} vs {residual_width(b)}")
-    if ia.geometry.head_dim != ib.geometry.head_dim:
-        parts.append(f"head size {ia.geometry.head_dim} vs {ib.geometry.head_dim}")
+    if ga is not None and gb is not None and ga.head_dim != gb.head_dim:
+        parts.append(f"head size {ga.head_dim} vs {gb.head_dim}")
     if a.layers != b.layers:
         parts.append(f"{a.layers} vs {b.layers} layers")
-    if ia.geometry.heads != ib.geometry.heads or ia.geometry.kv_heads != ib.geometry.kv_heads:
-        parts.append(
-            f"{ia.geometry.heads}/{ia.geometry.kv_heads} vs {ib.geometry.heads}/{ib.geometry.kv_heads} heads"
-        )
-    if not np.array_equal(ia.neurons[ia.neurons > 0][:1], ib.neurons[ib.neurons > 0][:1]):
-        parts.append(f"{int(ia.neurons.max())} vs {int(ib.neurons.max())} MLP neurons")
+    if ga is not None and gb is not None and (ga.heads != gb.heads or ga.kv_heads != gb.kv_heads):
+        parts.append(f"{ga.heads}/{ga.kv_heads} vs {gb.heads}/{gb.kv_heads} heads")
+    na = ia.neurons[ia.neurons > 0] if ia is not None else np.zeros(0)
+    nb = ib.neurons[ib.neurons > 0] if ib is not None else np.zeros(0)
+    if na.size and nb.size and na[0] != nb[0]:
+        parts.append(f"{int(na.max())} vs {int(nb.max())} MLP neurons")
     return ", ".join(parts)
 
 
@@ -336,5 +345,5 @@ def circuit_evidence(a: Fingerprint, b: Fingerprint) -> Optional[CircuitEvidence
         scale_spread(ia, ib, match),
         ia.sandwich_norms or ib.sandwich_norms,
         _same_geometry(a, b),
-        _size_difference(a, b),
+        size_difference(a, b),
     )

@@ -19,6 +19,7 @@ from typing import Optional
 from .adapters import AdapterEvidence
 from .circuits import CircuitEvidence
 from .signals import VectorSignals
+from .tokens import TokenEvidence
 
 
 class Verdict(str, Enum):
@@ -121,7 +122,15 @@ class Thresholds:
       these: identical weights;
     - ``derived_spectral`` / ``derived_layer_pearson``: without invariants, spectra this close
       with layer profiles this correlated: derived (and a LoRA merge bound this small keeps the
-      merged model derived).
+      merged model derived);
+    - ``copied_layer_circuit``: a matched layer whose every head is this close while the model
+      as a whole is not: that layer was copied (transplanted, merged);
+    - token probes (tokens.py; the median matched-layer correlation r of the forms):
+      ``token_derived``: r at or above: derived; ``token_copied_layer``: a matched layer at or
+      above while r is lower: that layer copied; ``token_independent``: r at or below, no layer
+      copied, and no other evidence of lineage: independent. ``token_null_mean`` /
+      ``token_null_std``: r between independently trained models, measured (the README lists
+      the pairs), which the z-score and p-value of every token verdict are taken against.
     """
 
     same_circuit: float = 1e-5
@@ -134,6 +143,12 @@ class Thresholds:
     same_sd_cosine: float = 1 - 1e-9
     derived_spectral: float = 0.05
     derived_layer_pearson: float = 0.9
+    copied_layer_circuit: float = 0.01
+    token_derived: float = 0.42
+    token_copied_layer: float = 0.8
+    token_independent: float = 0.33
+    token_null_mean: float = 0.12
+    token_null_std: float = 0.076
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -145,6 +160,76 @@ class Decision:
 
     verdict: Verdict
     reason: str
+
+
+def decide_lineage(
+    circuits: Optional[CircuitEvidence],
+    tokens: Optional[TokenEvidence],
+    spectral: Optional[float],
+    sd_cos: float,
+    t: Thresholds,
+    sizes: str = "",
+) -> Optional[Decision]:
+    """The lineage verdict from the invariants and the token probes (None where neither applies).
+
+    A copy by rewriting is decided by the invariants (every circuit equal). Otherwise the token
+    probes, which no rotation, rescaling or width change moves, decide where both models have
+    them: derived, a copied block of layers, independent, or in between (undetermined); the
+    invariants still make a pair derived where their circuits match, as they would alone.
+    ``sizes`` says what differs in size, for the reason."""
+    c = None if circuits is None else decide_circuits(circuits, spectral, sd_cos, t)
+    if c is not None and c.verdict is Verdict.SAME_MODEL:
+        return c
+    k = None if tokens is None else decide_tokens(tokens, t, sizes)
+    if k is None:
+        return c
+    if k.verdict is Verdict.DERIVED or c is None:
+        return k
+    if c.verdict is Verdict.DERIVED:
+        return Decision(c.verdict, f"{c.reason}; token probes: {k.reason}")
+    return k
+
+
+def token_p(z: float) -> float:
+    """One-sided p-value of a z-score under a normal null."""
+    return 0.5 * math.erfc(z / math.sqrt(2)) if math.isfinite(z) else (0.0 if z > 0 else 1.0)
+
+
+def decide_tokens(e: TokenEvidence, t: Thresholds, sizes: str = "") -> Decision:
+    """The token probes' verdict, with the statistic against independently trained models."""
+    z = e.z(t.token_null_mean, t.token_null_std)
+    stat = (
+        f"median r = {e.statistic:.3f} over {len(e.correlations)} matched layers, {e.shared} shared "
+        f"words; independent models r = {t.token_null_mean:.2f} +- {t.token_null_std:.2f}: "
+        f"z = {z:.1f}, p = {token_p(z):.2g}"
+    )
+    shape = f"; sizes differ ({sizes})" if sizes else ""
+    if e.statistic >= t.token_derived:
+        return Decision(
+            Verdict.DERIVED,
+            f"what the layers do to shared words agrees ({stat}){shape}"
+            + ("; kept: " + sizes if sizes else ""),
+        )
+    copied = [p for p, r in zip(e.layer_pairs, e.correlations) if r >= t.token_copied_layer]
+    if copied:
+        where = ", ".join(f"{i}~{j}" for i, j in copied)
+        return Decision(
+            Verdict.DERIVED,
+            f"partly derived: layers {where} (a~b) agree on shared words (r >= {t.token_copied_layer}) "
+            f"while the rest do not ({stat}): transplanted or merged layers",
+        )
+    if e.statistic <= t.token_independent:
+        return Decision(
+            Verdict.UNRELATED,
+            f"independently trained: what the layers do to shared words agrees no more than between "
+            f"independent models ({stat}){shape}",
+        )
+    return Decision(
+        Verdict.UNDETERMINED,
+        f"what the layers do to shared words agrees more than between most independent models but "
+        f"less than for derivatives ({stat}): a small share of one in the other (an average), or "
+        "unusually alike strangers",
+    )
 
 
 def decide_circuits(ev: CircuitEvidence, spectral: Optional[float], sd_cos: float, t: Thresholds) -> Decision:
@@ -195,6 +280,15 @@ def _decide_circuits(
         shape = f"; pruned, sliced, widened or truncated{sizes}" if sizes else ""
         return Decision(
             Verdict.DERIVED, f"attention circuits close (median distance {match.median:.3g}){shape}"
+        )
+    copied = [p for p, w in zip(match.layer_pairs, match.layer_worst) if w <= t.copied_layer_circuit]
+    if copied:
+        where = ", ".join(f"{i}~{j}" for i, j in copied)
+        return Decision(
+            Verdict.DERIVED,
+            f"partly derived: every head of layers {where} (a~b) has the same circuits (to "
+            f"{t.copied_layer_circuit}) while the rest differ (median distance {match.median:.3g}): "
+            "transplanted layers",
         )
     if match.median > t.unrelated_circuit and match.specificity >= t.unrelated_specificity:
         # A difference in size is no reason to abstain: the circuits are compared free of width.

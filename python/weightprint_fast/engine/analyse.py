@@ -64,6 +64,10 @@ class TensorFileSet:
         """A (small) tensor decoded to float64."""
         return self.files[entry.shard].read(entry.name)
 
+    def read_rows(self, entry: TensorEntry, rows: Sequence[int]) -> np.ndarray:
+        """Rows of a 2-D tensor decoded to float64, (len(rows), cols); only their bytes are read."""
+        return self.files[entry.shard].read_rows(entry.name, list(rows))
+
 
 @dataclass(frozen=True)
 class Window:
@@ -84,6 +88,7 @@ class Window:
     group_rows: int = 0  # 0: one group
     group_stride: int = 0
     gram: Optional[_core.BlockGramSpec] = None  # diagonal Gram blocks wanted (lineage invariants)
+    probe: Optional[_core.ProbeSpec] = None  # probe products wanted (token probes)
 
 
 def usable_cores() -> int:
@@ -168,6 +173,7 @@ def analyse(
             group_rows=w.group_rows,
             group_stride=w.group_stride,
             gram=w.gram or _core.BlockGramSpec(),
+            probe=w.probe or _core.ProbeSpec(),
         )
         for w in windows
     ]

@@ -28,6 +28,8 @@ class MatrixRecord:
     error: Optional[str] = None  # why singular values are missing
     expert: Optional[int] = None
     gram: Optional[np.ndarray] = None  # diagonal Gram blocks for the lineage invariants (invariants.py)
+    # Probe products (probes.py), as the logical matrix: readers (out, anchors), writers (anchors, in).
+    probe: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -43,6 +45,7 @@ class SourceInfo:
     qk_norm: bool = False  # query/key normalization (per-head QK scale is then free)
     norms_folded: bool = False  # norm weights folded into the invariants' Gram blocks
     sandwich_norms: bool = False  # norms after attention and MLP too: per-layer o/down scales are free
+    anchor_words: list[str] = field(default_factory=list)  # the words the token probes read (probes.py)
 
 
 def config_source(path: Path) -> str:

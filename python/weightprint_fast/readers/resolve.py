@@ -12,13 +12,15 @@ from .files import PathLike, gguf_in, safetensors_files, safetensors_index, spli
 from .locate import locate
 from .lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, is_adapter
 from .records import config_source
+from .vocabulary import vocabulary_file
 
 
 def checkpoint_files(path: PathLike) -> list[Path]:
     """Every file of the checkpoint at ``path`` (a path or a Hugging Face cache reference): its
     weight files (all shards, all split parts), the index naming them, and the config.json or
-    adapter_config.json that the reader consults. Paths are as found (HF cache symlinks are not
-    followed); raises the reader's error for a checkpoint it could not open."""
+    adapter_config.json and the tokenizer file (tokenizer.json or vocab.txt) that the reader
+    consults. Paths are as found (HF cache symlinks are not followed); raises the reader's error
+    for a checkpoint it could not open."""
     p = locate(path)
     if is_adapter(p):
         return [p / ADAPTER_CONFIG, p / ADAPTER_WEIGHTS]
@@ -28,4 +30,6 @@ def checkpoint_files(path: PathLike) -> list[Path]:
     index = safetensors_index(weights)
     files = safetensors_files(weights) + ([index] if index is not None else [])
     config = Path(config_source(weights))
-    return sorted(set(files + ([config] if config.is_file() else [])))
+    vocabulary = vocabulary_file(weights)
+    extra = ([config] if config.is_file() else []) + ([vocabulary] if vocabulary is not None else [])
+    return sorted(set(files + extra))

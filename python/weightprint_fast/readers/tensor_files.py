@@ -17,14 +17,16 @@ from typing import Optional
 import numpy as np
 
 from ..architecture import Architecture, AttentionGeometry, gguf_config, norm_layout, read_architecture
-from ..engine import BlockGramSpec
+from ..engine import BlockGramSpec, ProbeSpec
 from ..engine.analyse import TensorFileSet, Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from ..invariants import gram_layout, norm_role, norm_tensors
-from ..naming import MappedTensor, Part, map_tensors, part_shape
+from ..naming import MappedTensor, Part, embedding_tensor, map_tensors, part_shape
+from ..probes import READERS, WRITERS, anchor_ids, unit_rows
 from ..settings import Settings
 from .files import open_tensor_files
 from .records import MatrixRecord, SourceInfo, config_source, read_config
+from .vocabulary import Vocabulary, read_vocabulary, summarize
 
 
 def _architecture(arch: Architecture, config: Mapping, families: list[str]) -> str:
@@ -62,6 +64,8 @@ class LineagePlan:
     qk_norm: bool
     sandwich_norms: bool = False
     enabled: bool = True
+    words: tuple[str, ...] = ()  # the anchor words probed (probes.py)
+    probes: Optional[np.ndarray] = None  # their unit embedding rows, (words, residual width)
 
     def spec(self, part: Part, rows: int, cols: int) -> Optional[BlockGramSpec]:
         """The engine's Gram request for one part stored as rows x cols (None: not wanted)."""
@@ -80,6 +84,19 @@ class LineagePlan:
             return None
         return BlockGramSpec(block, columns, list(weights))
 
+    def probe(self, part: Part) -> Optional[ProbeSpec]:
+        """The engine's probe request for one part (None: not wanted). Readers are probed on their
+        input side (the probes times the input norm's weights), writers on their output side;
+        transposed (Conv1D) storage swaps the sides, and the record transposes the result back."""
+        p = self.probes
+        if p is None or part.expert is not None or part.type not in READERS + WRITERS:
+            return None
+        if part.type in READERS:
+            weights = self.norms.get((part.layer, norm_role(part.type) or ""))
+            if weights is not None and len(weights) == p.shape[1]:
+                p = p * weights
+        return ProbeSpec(np.ascontiguousarray(p), columns=(part.type in WRITERS) != part.transposed)
+
 
 def plan_lineage(
     mapped: list[MappedTensor],
@@ -87,11 +104,13 @@ def plan_lineage(
     arch: Architecture,
     read_vector,
     enabled: bool = True,
+    read_anchors=None,
 ) -> LineagePlan:
     """The invariants' plan: head layout from the architecture and the q/k shapes, and the norm
     weights to fold: of the tensors (name -> element count in ``sizes``), those that are norms of
     the residual width, read with ``read_vector(name) -> 1-D array``; a "norm" of any other size
-    is not read (a file could hold a huge one). Disabled: nothing wanted."""
+    is not read (a file could hold a huge one); ``read_anchors(width) -> (words, rows) | None``
+    the anchor words' embedding rows. Disabled: nothing wanted."""
     if not enabled:
         return LineagePlan(None, {}, False, False, enabled=False)
 
@@ -112,7 +131,9 @@ def plan_lineage(
         for key, (name, offset) in norm_tensors(names, arch, layout).items()
         if q is not None and sizes[name] == q[1]
     }
-    return LineagePlan(geometry, norms, layout.qk_norm, layout.placement == "sandwich")
+    plan = LineagePlan(geometry, norms, layout.qk_norm, layout.placement == "sandwich")
+    found = read_anchors(q[1]) if q is not None and read_anchors is not None else None
+    return plan if found is None else replace(plan, words=tuple(found[0]), probes=unit_rows(found[1]))
 
 
 @dataclass
@@ -127,6 +148,7 @@ class CheckpointPlan:
     lineage: LineagePlan
     windows: list[Window]
     parts: list[tuple[MappedTensor, Part]]
+    vocabulary: Optional[Vocabulary] = None
 
 
 def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
@@ -143,20 +165,33 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
         arch,
         settings.name_patterns,
     )
+    vocabulary = read_vocabulary(path, metadata, gguf) if settings.invariants else None
+
+    def read_anchors(width: int) -> Optional[tuple[list[str], np.ndarray]]:
+        embedding = embedding_tensor([(t.name, t.shape) for t in shards.tensors if t.analysed], width)
+        if embedding is None or vocabulary is None:
+            return None
+        rows = by_name[embedding].shape[0]
+        ids = {w: i for w, i in anchor_ids(vocabulary.tokens, vocabulary.wordpiece).items() if i < rows}
+        if not ids:
+            return None
+        return list(ids), shards.read_rows(by_name[embedding], list(ids.values()))
+
     plan = plan_lineage(
         mapped,
         {n: math.prod(t.shape) for n, t in by_name.items()},
         arch,
         lambda name: shards.read(by_name[name]),
         settings.invariants,
+        read_anchors,
     )
     windows, parts = [], []
     for mt in mapped:
         for part in mt.parts:
             w = _window(mt, part, by_name[mt.name], settings.top_k)
-            windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols)))
+            windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols), probe=plan.probe(part)))
             parts.append((mt, part))
-    return CheckpointPlan(shards, config, arch, metadata, plan, windows, parts)
+    return CheckpointPlan(shards, config, arch, metadata, plan, windows, parts, vocabulary)
 
 
 def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
@@ -176,17 +211,29 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     for (mt, part), w, r in zip(cp.parts, windows, results):
         assert r.moments is not None  # every window asks for moments
         svd = None if r.svd is None else r.svd.values
+        probe = None if r.probe is None else (r.probe.T if part.transposed else r.probe)
         records.append(
             MatrixRecord(
-                part.layer, part.type, mt.name, (w.rows, w.cols), r.moments, svd, r.error, part.expert, r.gram
+                part.layer,
+                part.type,
+                mt.name,
+                (w.rows, w.cols),
+                r.moments,
+                svd,
+                r.error,
+                part.expert,
+                r.gram,
+                probe,
             )
         )
     families = sorted({mt.family for mt in mapped})
-    extra = (
+    extra: dict = (
         {"name": metadata.get("general.name"), "files": len(shards.paths)}
         if shards.format == "gguf"
         else {"shards": len(shards.paths)}
     )
+    if cp.vocabulary is not None:
+        extra["vocabulary"] = summarize(cp.vocabulary)
     info = SourceInfo(
         str(path),
         shards.format,
@@ -199,5 +246,6 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
         plan.qk_norm,
         bool(plan.norms),
         plan.sandwich_norms,
+        list(plan.words),
     )
     return records, info
