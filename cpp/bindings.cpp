@@ -12,6 +12,7 @@
 #include "gguf.hpp"
 #include "gram_product.hpp"
 #include "probe.hpp"
+#include "sketch.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
 #include "spectral.hpp"
@@ -325,6 +326,13 @@ PYBIND11_MODULE(_core, m) {
             },
             "probe products, (rows, probes) or (probes, cols); None when not wanted or not finite")
         .def_property_readonly(
+            "sketch",
+            [](const JobResult& r) -> py::object {
+                if (r.sketch.empty()) return py::none();
+                return to_array(r.sketch);
+            },
+            "the count sketch, (buckets,); None when not wanted or not finite")
+        .def_property_readonly(
             "error",
             [](const JobResult& r) -> py::object {
                 if (r.error.empty()) return py::none();
@@ -496,6 +504,19 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("spec"), py::arg("threads") = 1,
         "A P^T (rows, probes) or P A (probes, cols) of a matrix: the engine kernel, for its tests.");
+    m.def(
+        "count_sketch",
+        [](const py::array& buf, const std::string& dtype, size_t rows, size_t cols, size_t buckets, int threads) {
+            const MatrixView v = array_view(buf, dtype, rows, cols);
+            std::vector<double> out;
+            {
+                py::gil_scoped_release nogil;
+                out = count_sketch(v, buckets, threads > 0 ? threads : 1);
+            }
+            return to_array(out);
+        },
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("buckets"), py::arg("threads") = 1,
+        "The count sketch (buckets,) of a matrix: the engine kernel, for its tests.");
     py::class_<ProbeSpec>(m, "ProbeSpec", "Probe vectors to multiply a job's matrix by (none by default).")
         .def(py::init<>())
         .def(py::init([](const py::array_t<double, py::array::c_style>& probes, bool columns) {
@@ -513,7 +534,7 @@ PYBIND11_MODULE(_core, m) {
     py::class_<Job>(m, "Job", "One window of one tensor to analyse (elements, not bytes).")
         .def(py::init([](size_t file, std::string tensor, uint64_t offset, size_t rows, size_t cols, size_t row_stride,
                          bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram,
-                         ProbeSpec probe) {
+                         ProbeSpec probe, size_t sketch) {
                  Job j;
                  j.file = file;
                  j.tensor = std::move(tensor);
@@ -527,18 +548,20 @@ PYBIND11_MODULE(_core, m) {
                  j.group_stride = group_stride;
                  j.gram = std::move(gram);
                  j.probe = std::move(probe);
+                 j.sketch = sketch;
                  return j;
              }),
              py::kw_only(), py::arg("file"), py::arg("tensor"), py::arg("offset"), py::arg("rows"), py::arg("cols"),
              py::arg("row_stride"), py::arg("stats") = true, py::arg("k") = 0, py::arg("group_rows") = 0,
-             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{}, py::arg("probe") = ProbeSpec{})
+             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{}, py::arg("probe") = ProbeSpec{}, py::arg("sketch") = 0)
         .def_readonly("file", &Job::file)
         .def_readonly("tensor", &Job::tensor)
         .def_readonly("rows", &Job::rows)
         .def_readonly("cols", &Job::cols)
         .def_readonly("k", &Job::k)
         .def_readonly("gram", &Job::gram)
-        .def_readonly("probe", &Job::probe);
+        .def_readonly("probe", &Job::probe)
+        .def_readonly("sketch", &Job::sketch);
     m.def("analyse", &run_analyse, py::arg("files"), py::arg("jobs"), py::arg("threads"), py::arg("method"),
           py::arg("oversample"), py::arg("krylov_blocks"), py::arg("tol"), py::arg("progress"));
 }

@@ -83,6 +83,7 @@ public:
             views_.push_back(job_view(*files[j.file], j));
             if (j.gram.block > 0) check_block_gram(views_.back(), j.gram);
             if (j.probe.count > 0) check_probe(views_.back(), j.probe);
+            if (j.sketch > 0) check_sketch(j.sketch);
             spans_.push_back(job_span(*files[j.file], views_.back()));
             total_bytes_ += spans_.back().len;
         }
@@ -159,7 +160,7 @@ private:
         }
         // A matrix the statistics found NaN or Inf in gets neither spectrum nor Gram blocks.
         const bool known_nonfinite = r.has_stats && (r.moments.nan || r.moments.inf);
-        if (known_nonfinite && (job.k > 0 || job.gram.block > 0 || job.probe.count > 0)) r.error = kNonFiniteMatrix;
+        if (known_nonfinite && (job.k > 0 || job.gram.block > 0 || job.probe.count > 0 || job.sketch > 0)) r.error = kNonFiniteMatrix;
         if (job.k > 0 && !known_nonfinite) {
             SvdOptions so = opt_.svd;
             so.threads = threads;
@@ -190,6 +191,15 @@ private:
                 r.error = e.what();
             }
             r.gram_seconds += seconds_since(p0);
+        }
+        if (job.sketch > 0 && !known_nonfinite) {
+            const auto s0 = std::chrono::steady_clock::now();
+            try {
+                r.sketch = count_sketch(v, job.sketch, threads, &cancel);
+            } catch (const std::domain_error& e) {
+                r.error = e.what();
+            }
+            r.gram_seconds += seconds_since(s0);
         }
         map.release(spans_[j].offset, spans_[j].len);
         r.seconds = seconds_since(t0);

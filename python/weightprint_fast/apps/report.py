@@ -55,50 +55,61 @@ def fingerprint_table(fp: Fingerprint) -> str:
     return out
 
 
+# (header, what it means): printed under the table, so that it explains itself.
+COMPARISON_COLUMNS = (
+    ("SD cos", "cosine of the paper's Standard-Deviation Vectors (1: same per-type spread)"),
+    ("CV cos", "cosine of the paper's Clustering Vectors"),
+    ("spectral d", "relative distance of same-shaped matrices' top singular values (0: identical)"),
+    ("circuit d", "median distance of matched heads' QK/OV circuit spectra, free of every rewrite's scale"),
+    ("token r", "median correlation over matched layers of what each layer does to shared anchor words"),
+    ("token z", "token r above independently trained models, in standard deviations"),
+    ("family", "same tokenizer and architecture (a question apart from lineage)"),
+    ("lineage", "the verdict: same-model, same-family/derived, unrelated (independent), undetermined"),
+    ("parent", "for a derived pair, A or B where the weights say which is the parent"),
+)
+
+
 def comparison_table(comparisons: Sequence[Comparison]) -> str:
+    """The comparisons as a table, with one line per column saying what it means."""
     rows = [
         [
             c.a,
             c.b,
             c.sd_cosine,
             c.cv_cosine,
-            c.layer_pearson,
-            c.coclustering_agreement,
             c.spectral_distance,
             c.circuit_distance,
-            c.mlp_distance,
-            c.null_p,
-            c.null_z,
+            c.token_correlation,
+            c.token_z,
+            c.family,
             c.verdict,
+            {"a": "A", "b": "B"}.get(c.parent or ""),
         ]
         for c in comparisons
     ]
-    return table(
-        [
-            "A",
-            "B",
-            "SD cos",
-            "CV cos",
-            "layer r",
-            "co-clust",
-            "spectral d",
-            "circuit d",
-            "MLP d",
-            "null p",
-            "null z",
-            "verdict",
-        ],
-        rows,
-    )
+    legend = "\n".join(f"  {h}: {text}" for h, text in COMPARISON_COLUMNS)
+    return table(["A", "B", *(h for h, _ in COMPARISON_COLUMNS)], rows) + "\n" + legend
+
+
+def comparison_lines(c: Comparison) -> str:
+    """The verdict with its reason, then family and direction, each on a line of its own."""
+    lines = [f"{c.a} vs {c.b}: {c.verdict} ({c.reason})"]
+    if c.family is not None:
+        lines.append(f"  family: {c.family} ({c.family_reason})")
+    if c.parent is not None:
+        lines.append(f"  parent: {c.a if c.parent == 'a' else c.b} ({c.parent_reason})")
+    return "\n".join(printable(line) for line in lines)
 
 
 def matrix_table(cm: ComparisonMatrix, signal: str = "sd_cosine") -> str:
     short = [f"[{i}]" for i in range(len(cm.names))]
     rows = [
-        [f"[{i}] {n}", f"family {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
+        [f"[{i}] {n}", f"group {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
         for i, n in enumerate(cm.names)
     ]
-    return f"{signal}:\n" + table(["model", "family", *short], rows)
+    return f"{signal} (group: models the verdicts join into one lineage):\n" + table(
+        ["model", "group", *short], rows
+    )
 
 
 def plot(

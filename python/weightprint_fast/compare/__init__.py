@@ -34,6 +34,7 @@ from ..fingerprint import Fingerprint, fingerprint
 from ..settings import Settings, resolve
 from .adapters import adapter_evidence, is_adapter
 from .circuits import CircuitEvidence, circuit_evidence, size_difference
+from .coordinates import CoordinateEvidence, coordinate_evidence
 from .direction import direction
 from .family import FamilyEvidence, family_evidence
 from .signals import VectorSignals, vector_signals
@@ -68,7 +69,9 @@ class Comparison(VectorSignals):
     ``family``: "same family", "different family" or "family unknown" (family.py: tokenizer and
     architecture; a question apart from lineage), ``vocabulary_overlap`` the token strings'
     Jaccard index. ``parent``: for a derived pair, which of ``a`` / ``b`` the evidence names the
-    parent (None: it does not say), and why.
+    parent (None: it does not say), and why. ``sketch_cosine``: the median over layers of the
+    weight sketches' cosines at equal shapes (coordinates.py: near 1 for a fine-tune, about 0
+    between models that share no coordinates).
     """
 
     a: str
@@ -94,6 +97,7 @@ class Comparison(VectorSignals):
     vocabulary_overlap: Optional[float] = None
     parent: Optional[str] = None
     parent_reason: Optional[str] = None
+    sketch_cosine: Optional[float] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))
@@ -116,6 +120,7 @@ class Comparison(VectorSignals):
         family: Optional[FamilyEvidence] = None,
         parent: Optional[tuple[str, str]] = None,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        coordinates: Optional[CoordinateEvidence] = None,
     ) -> Comparison:
         """From its parts (``spectral=False``: the matrices' spectra are not comparable, as a
         delta's with a model's)."""
@@ -149,6 +154,7 @@ class Comparison(VectorSignals):
             vocabulary_overlap=None if family is None else family.vocabulary_overlap,
             parent=None if parent is None else parent[0],
             parent_reason=None if parent is None else parent[1],
+            sketch_cosine=None if coordinates is None else coordinates.statistic,
         )
 
     def to_dict(self) -> dict:
@@ -200,8 +206,9 @@ def compare(
     circuits = circuit_evidence(fa, fb)
     tokens = token_evidence(fa.token_forms, fb.token_forms)
     sizes = size_difference(fa, fb)
+    coordinates = coordinate_evidence(fa, fb)
     decision = decide_lineage(
-        circuits, tokens, signals.spectral_distance, signals.sd_cosine, thresholds, sizes
+        circuits, tokens, signals.spectral_distance, signals.sd_cosine, thresholds, sizes, coordinates
     ) or decide_spectra(signals, fa.layers == fb.layers, thresholds)
     parent = direction(fa, fb) if decision.verdict is Verdict.DERIVED else None
     return Comparison.of(
@@ -214,6 +221,7 @@ def compare(
         family=family_evidence(fa, fb),
         parent=parent,
         thresholds=thresholds,
+        coordinates=coordinates,
     )
 
 

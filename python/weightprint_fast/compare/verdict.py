@@ -18,6 +18,7 @@ from typing import Optional
 
 from .adapters import AdapterEvidence
 from .circuits import CircuitEvidence
+from .coordinates import CoordinateEvidence
 from .signals import VectorSignals
 from .tokens import TokenEvidence
 
@@ -130,7 +131,10 @@ class Thresholds:
       above while r is lower: that layer copied; ``token_independent``: r at or below, no layer
       copied, and no other evidence of lineage: independent. ``token_null_mean`` /
       ``token_null_std``: r between independently trained models, measured (the README lists
-      the pairs), which the z-score and p-value of every token verdict are taken against.
+      the pairs), which the z-score and p-value of every token verdict are taken against;
+    - weight sketches (coordinates.py; cosines, 0 +- 1/16 per matrix between models that share no
+      coordinates): median over layers at or above ``shared_coordinates``: derived (fine-tuned,
+      averaged, merged); a layer at or above ``copied_layer_coordinates``: that layer copied.
     """
 
     same_circuit: float = 1e-5
@@ -149,6 +153,8 @@ class Thresholds:
     token_independent: float = 0.33
     token_null_mean: float = 0.12
     token_null_std: float = 0.076
+    shared_coordinates: float = 0.25
+    copied_layer_coordinates: float = 0.9
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -169,17 +175,22 @@ def decide_lineage(
     sd_cos: float,
     t: Thresholds,
     sizes: str = "",
+    coordinates: Optional[CoordinateEvidence] = None,
 ) -> Optional[Decision]:
     """The lineage verdict from the invariants and the token probes (None where neither applies).
 
     A copy by rewriting is decided by the invariants (every circuit equal). Otherwise the token
     probes, which no rotation, rescaling or width change moves, decide where both models have
     them: derived, a copied block of layers, independent, or in between (undetermined); the
-    invariants still make a pair derived where their circuits match, as they would alone.
+    invariants still make a pair derived where their circuits match, as they would alone, and
+    shared coordinates (weight sketches) where the weights are in part the same numbers.
     ``sizes`` says what differs in size, for the reason."""
     c = None if circuits is None else decide_circuits(circuits, spectral, sd_cos, t)
     if c is not None and c.verdict is Verdict.SAME_MODEL:
         return c
+    shared = None if coordinates is None else decide_coordinates(coordinates, t)
+    if shared is not None:
+        return shared
     k = None if tokens is None else decide_tokens(tokens, t, sizes)
     if k is None:
         return c
@@ -188,6 +199,28 @@ def decide_lineage(
     if c.verdict is Verdict.DERIVED:
         return Decision(c.verdict, f"{c.reason}; token probes: {k.reason}")
     return k
+
+
+def decide_coordinates(e: CoordinateEvidence, t: Thresholds) -> Optional[Decision]:
+    """Derived where the weights share coordinates (None: the sketches do not say)."""
+    stat = (
+        f"median sketch cosine {e.statistic:.3f} over {e.matrices} matrices, z = {e.z:.0f} above none shared"
+    )
+    if e.statistic >= t.shared_coordinates:
+        share = e.statistic**2 / (1 + e.statistic**2) if e.statistic < 1 else 1.0
+        return Decision(
+            Verdict.DERIVED,
+            f"the weights share coordinates ({stat}): fine-tuned, quantized, averaged or merged"
+            + (f"; as an average, a share of about {share:.0%}" if e.statistic < 0.9 else ""),
+        )
+    copied = [i for i, c in enumerate(e.layers) if c >= t.copied_layer_coordinates]
+    if copied:
+        return Decision(
+            Verdict.DERIVED,
+            f"partly derived: layers {', '.join(map(str, copied))} hold the same numbers (sketch cosine >= "
+            f"{t.copied_layer_coordinates}) while the rest do not ({stat}): transplanted layers",
+        )
+    return None
 
 
 def token_p(z: float) -> float:

@@ -89,6 +89,7 @@ class Window:
     group_stride: int = 0
     gram: Optional[_core.BlockGramSpec] = None  # diagonal Gram blocks wanted (lineage invariants)
     probe: Optional[_core.ProbeSpec] = None  # probe products wanted (token probes)
+    sketch: int = 0  # count-sketch buckets wanted (weight sketches; 0: none)
 
 
 def usable_cores() -> int:
@@ -174,6 +175,7 @@ def analyse(
             group_stride=w.group_stride,
             gram=w.gram or _core.BlockGramSpec(),
             probe=w.probe or _core.ProbeSpec(),
+            sketch=w.sketch,
         )
         for w in windows
     ]

@@ -30,6 +30,7 @@ class MatrixRecord:
     gram: Optional[np.ndarray] = None  # diagonal Gram blocks for the lineage invariants (invariants.py)
     # Probe products (probes.py), as the logical matrix: readers (out, anchors), writers (anchors, in).
     probe: Optional[np.ndarray] = None
+    sketch: Optional[np.ndarray] = None  # the count sketch of the stored window (sketches.py)
 
 
 @dataclass

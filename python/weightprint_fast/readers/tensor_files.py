@@ -24,6 +24,7 @@ from ..invariants import gram_layout, norm_role, norm_tensors
 from ..naming import MappedTensor, Part, embedding_tensor, map_tensors, part_shape
 from ..probes import READERS, WRITERS, anchor_ids, unit_rows
 from ..settings import Settings
+from ..sketches import SKETCH_BUCKETS
 from .files import open_tensor_files
 from .records import MatrixRecord, SourceInfo, config_source, read_config
 from .vocabulary import Vocabulary, read_vocabulary, summarize
@@ -189,7 +190,10 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
     for mt in mapped:
         for part in mt.parts:
             w = _window(mt, part, by_name[mt.name], settings.top_k)
-            windows.append(replace(w, gram=plan.spec(part, w.rows, w.cols), probe=plan.probe(part)))
+            sketch = SKETCH_BUCKETS if plan.enabled and part.expert is None else 0
+            windows.append(
+                replace(w, gram=plan.spec(part, w.rows, w.cols), probe=plan.probe(part), sketch=sketch)
+            )
             parts.append((mt, part))
     return CheckpointPlan(shards, config, arch, metadata, plan, windows, parts, vocabulary)
 
@@ -224,6 +228,7 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
                 part.expert,
                 r.gram,
                 probe,
+                r.sketch,
             )
         )
     families = sorted({mt.family for mt in mapped})
