@@ -126,7 +126,7 @@ SCRATCH_KINDS = {
 
 def scratch_models(root: Path) -> dict[str, tuple[Path, list[str], str]]:
     models = {}
-    for d in sorted(p for p in root.iterdir() if (p / "model.safetensors").exists()):
+    for d in sorted(p for p in root.iterdir() if (p / "notes.json").exists()):
         notes = json.loads((d / "notes.json").read_text())
         parents = notes.get("parents") or ([notes["parent"]] if "parent" in notes else [])
         kind = next((v for k, v in SCRATCH_KINDS.items() if d.name.endswith("-" + k)), "trained from scratch")
@@ -204,7 +204,8 @@ def main() -> None:
             continue  # two copies of one model: not a question the evaluation asks
         cls, related = pair_class(a, b, labels)
         c = wf.compare(fps[a], fps[b])
-        pairs.append({"a": a, "b": b, "class": cls, "related": related, **c.to_dict()})
+        parent = b if b in labels[a]["parents"] else (a if a in labels[b]["parents"] else None)
+        pairs.append({"a": a, "b": b, "class": cls, "related": related, "true_parent": parent, **c.to_dict()})
     negatives = [
         p["token_correlation"] for p in pairs if not p["related"] and p["token_correlation"] is not None
     ]

@@ -68,6 +68,7 @@ LAYERS = [
         "weightprint_fast.naming",
         "weightprint_fast.invariants",
         "weightprint_fast.probes",
+        "weightprint_fast.sketches",
     ),
     ("weightprint_fast.readers",),
     ("weightprint_fast.fingerprint",),

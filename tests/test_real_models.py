@@ -45,9 +45,28 @@ def test_byte_identical_copy_is_the_same_model(fingerprints):
 
 
 @pytest.mark.parametrize("a,b", list(itertools.combinations(["smollm2", "gemma3", "minilm"], 2)))
-def test_different_families_are_not_related(fingerprints, a, b):
+def test_different_families_are_independent_and_of_different_families(fingerprints, a, b):
     c = wf.compare(fingerprints[a], fingerprints[b])
-    assert not c.related, c
+    assert c.verdict == "unrelated" and c.family == "different family", c.reason
+    assert c.token_words is not None and c.token_words >= 30 and c.token_p is not None
+
+
+def test_real_checkpoints_carry_token_forms_of_every_layer(fingerprints):
+    for name in ("smollm2", "gemma3", "minilm"):
+        tf = fingerprints[name].token_forms
+        assert tf is not None and tf.layers == fingerprints[name].layers and len(tf.words) >= 40
+
+
+@pytest.mark.slow
+def test_embeddinggemma_and_gemma3_are_independent_siblings_of_one_family(fingerprints):
+    """The one sibling pair reachable (1.15 GB): trained separately, one tokenizer."""
+    try:
+        path = real_models.embeddinggemma()
+    except real_models.Unavailable as e:
+        pytest.skip(f"EmbeddingGemma unavailable: {e}")
+    c = wf.compare(fingerprints["gemma3"], wf.fingerprint(path, progress=False))
+    assert c.verdict == "unrelated" and c.family == "same family", c.reason
+    assert c.vocabulary_overlap is not None and c.vocabulary_overlap > 0.95
 
 
 def test_real_safetensors_matrix_matches_numpy(fingerprints):

@@ -50,7 +50,12 @@ def test_thresholds_passed_in_decide_the_verdict(fps):
     a, tuned = fps["family-a"], fps["family-a-finetune"]
     assert wf.compare(a, tuned).verdict == V.DERIVED
     strict = dataclasses.replace(
-        wf.DEFAULT_THRESHOLDS, derived_circuit=0.0, copied_layer_circuit=0.0, unrelated_circuit=1.0
+        wf.DEFAULT_THRESHOLDS,
+        derived_circuit=0.0,
+        copied_layer_circuit=0.0,
+        unrelated_circuit=1.0,
+        shared_coordinates=2.0,
+        copied_layer_coordinates=2.0,
     )
     assert wf.compare(a, tuned, thresholds=strict).verdict == V.UNDETERMINED
     assert wf.compare(a, tuned).verdict == V.DERIVED  # nothing global changed

@@ -207,9 +207,16 @@ def compare(
     tokens = token_evidence(fa.token_forms, fb.token_forms)
     sizes = size_difference(fa, fb)
     coordinates = coordinate_evidence(fa, fb)
-    decision = decide_lineage(
-        circuits, tokens, signals.spectral_distance, signals.sd_cosine, thresholds, sizes, coordinates
-    ) or decide_spectra(signals, fa.layers == fb.layers, thresholds)
+    spectra = decide_spectra(signals, fa.layers == fb.layers, thresholds)
+    # Without invariants, identical spectra are the one proof of the same model.
+    decision = (
+        spectra
+        if circuits is None and spectra.verdict is Verdict.SAME_MODEL
+        else decide_lineage(
+            circuits, tokens, signals.spectral_distance, signals.sd_cosine, thresholds, sizes, coordinates
+        )
+        or spectra
+    )
     parent = direction(fa, fb) if decision.verdict is Verdict.DERIVED else None
     return Comparison.of(
         fa.name,

@@ -1,8 +1,9 @@
 """Which of two derived models is the parent, where the weights say so: a narrower residual
 stream is cut from a wider one (slicing and width pruning remove dimensions; a widened copy is a
-rewrite, decided as the same model before this is asked), and a quantized model is made from one
-of higher precision. Fine-tunes are not ordered: no weight statistic ordered the evaluation's
-fine-tunes reliably (experiments/README.md), so none is reported.
+rewrite, decided as the same model before this is asked), fewer heads or neurons are pruned from
+more, and a quantized model is made from one of higher precision. Depth does not say (pruned
+copies are shallower, stacked ones deeper), and fine-tunes are not ordered: no weight statistic
+ordered the evaluation's fine-tunes reliably (experiments/README.md), so none is reported.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def _bits(fp: Fingerprint) -> Optional[float]:
     return next((bits for rx, bits in _BITS if re.search(rx, str(main))), None)
 
 
+def _counts(fp: Fingerprint) -> Optional[tuple[int, int, int]]:
+    """(query heads, kv heads, widest MLP) where the invariants record them."""
+    inv = fp.invariants
+    if inv is None or inv.geometry is None:
+        return None
+    return inv.geometry.heads, inv.geometry.kv_heads, int(inv.neurons.max())
+
+
 def direction(a: Fingerprint, b: Fingerprint) -> Optional[tuple[str, str]]:
     """("a" or "b", why) for the parent of a derived pair; None where the evidence does not say."""
     wa, wb = residual_width(a), residual_width(b)
@@ -46,6 +55,11 @@ def direction(a: Fingerprint, b: Fingerprint) -> Optional[tuple[str, str]]:
             f"{narrow}'s residual stream ({min(wa, wb)}) is narrower: sliced or pruned from "
             f"{wide}'s ({max(wa, wb)})",
         )
+    ca, cb = _counts(a) or (0, 0, 0), _counts(b) or (0, 0, 0)
+    nested = all(ca) and all(cb) and ca != cb
+    if nested and (all(x >= y for x, y in zip(ca, cb)) or all(x <= y for x, y in zip(ca, cb))):
+        big, small = ("a", "b") if sum(ca) > sum(cb) else ("b", "a")
+        return big, f"{small} has fewer heads or MLP neurons in the same residual width: pruned from {big}"
     ba, bb = _bits(a), _bits(b)
     if ba is not None and bb is not None and ba != bb:
         high = "a" if ba > bb else "b"
