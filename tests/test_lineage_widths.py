@@ -30,7 +30,9 @@ def test_no_independent_pair_is_called_related(evaluated):
 
 
 def test_no_derivative_is_called_independent_of_its_parent(evaluated):
-    assert [(p["a"], p["b"], p["class"]) for p, c in evaluated if p["related"] and c.verdict == "unrelated"] == []
+    assert [
+        (p["a"], p["b"], p["class"]) for p, c in evaluated if p["related"] and c.verdict == "unrelated"
+    ] == []
 
 
 def test_the_verdicts_are_those_the_evaluation_recorded(evaluated):

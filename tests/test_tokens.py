@@ -344,3 +344,12 @@ def test_a_rotated_copy_shares_no_coordinates_and_is_still_the_same_model(tmp_pa
     assert preserves(t, rotated)
     c = wf.compare(base_fp, checkpoint(tmp_path, "rotated", rotated))
     assert abs(c.sketch_cosine) < 0.25 and c.verdict == "same-model"
+
+
+def test_layers_of_different_depths_are_matched_in_order():
+    from weightprint_fast.compare.tokens import monotone_alignment
+
+    c = np.array([[0.9, 0.1, 0.2, 0.1], [0.1, 0.2, 0.95, 0.3], [0.0, 0.1, 0.2, 0.8]])
+    assert monotone_alignment(c) == [(0, 0), (1, 2), (2, 3)]
+    crossed = np.array([[0.1, 0.9, 0.1, 0.9], [0.9, 0.1, 0.9, 0.1]])  # the best per row would cross
+    assert monotone_alignment(crossed) == [(0, 1), (1, 2)]

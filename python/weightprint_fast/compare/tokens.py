@@ -5,8 +5,10 @@ A form is compared as a pattern, not a size: both are double-centred over the sh
 (what one anchor does to every other, and every anchor to one, is generic: frequent words, the
 diagonal of a token attending to itself), the diagonal is dropped, and the rest is correlated.
 A layer pair's correlation is the mean over the forms both have. Layers are matched by index at
-equal depth; otherwise each layer of the shallower model goes to its best-correlated layer of the
-deeper one (removed or stacked layers anywhere are allowed).
+equal depth; otherwise the shallower model's layers are matched to layers of the deeper one in
+order, with the largest total correlation (a dynamic program: layers removed anywhere or repeated
+by stacking keep their order; a free best match per layer lifted the evaluation's strangers of
+different depths from 0.318 to 0.354).
 
 The statistic is the median matched-layer correlation. Two nulls stand beside it: the
 non-corresponding layers of the same pair (circuits.LayerNull, at equal depth), and the
@@ -61,6 +63,27 @@ def layer_correlations(a: TokenForms, b: TokenForms) -> Optional[tuple[np.ndarra
         return np.where(count > 0, total / np.maximum(count, 1), np.nan), len(shared)
 
 
+def monotone_alignment(c: np.ndarray) -> list[tuple[int, int]]:
+    """Each row of c (rows <= columns) matched to a column, in order (pruned and stacked models
+    keep their layers' order), maximizing the sum of c over the matches: a dynamic program over
+    (rows x columns). Rows or columns with no finite value are left out."""
+    rows = [i for i in range(c.shape[0]) if np.isfinite(c[i]).any()]
+    x = np.nan_to_num(c[rows], nan=-2.0)
+    m, n = x.shape
+    best = np.full((m + 1, n + 1), -np.inf)
+    best[0, :] = 0.0
+    for i in range(1, m + 1):
+        for j in range(i, n + 1):
+            best[i, j] = max(best[i, j - 1], best[i - 1, j - 1] + x[i - 1, j - 1])
+    pairs, j = [], n
+    for i in range(m, 0, -1):
+        while best[i, j] == best[i, j - 1]:
+            j -= 1
+        pairs.append((rows[i - 1], j - 1))
+        j -= 1
+    return pairs[::-1]
+
+
 @dataclass(frozen=True)
 class TokenEvidence:
     """What the token probes say about a pair: ``shared`` anchor words, the matched
@@ -96,9 +119,9 @@ def token_evidence(a: Optional[TokenForms], b: Optional[TokenForms]) -> Optional
     if la == lb:
         pairs = [(i, i) for i in range(la) if np.isfinite(c[i, i])]
     elif la < lb:
-        pairs = [(i, int(np.nanargmax(c[i]))) for i in range(la) if np.isfinite(c[i]).any()]
+        pairs = monotone_alignment(c)
     else:
-        pairs = [(int(np.nanargmax(c[:, j])), j) for j in range(lb) if np.isfinite(c[:, j]).any()]
+        pairs = [(i, j) for j, i in monotone_alignment(c.T)]
     if not pairs:
         return None
     matched = [float(c[i, j]) for i, j in pairs]
