@@ -84,7 +84,8 @@ def norm_tensors(
             if (layer, "mlp") in found:
                 continue
             role = "mlp"
-        out[(layer, role)] = (name, architecture.norm_offset)
+        # GGUF names carry GGUF's convention (Gemma's 1 + w already stored), whatever the file.
+        out[(layer, role)] = (name, 0.0 if name.startswith("blk.") else architecture.norm_offset)
     return out
 
 

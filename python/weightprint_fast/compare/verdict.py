@@ -151,8 +151,8 @@ class Thresholds:
     token_derived: float = 0.42
     token_copied_layer: float = 0.8
     token_independent: float = 0.33
-    token_null_mean: float = 0.12
-    token_null_std: float = 0.076
+    token_null_mean: float = 0.133
+    token_null_std: float = 0.081
     shared_coordinates: float = 0.25
     copied_layer_coordinates: float = 0.9
 
