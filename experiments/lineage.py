@@ -234,6 +234,9 @@ def main() -> None:
             "verdicts": verdicts,
             "token_r": [min(r), float(np.median(r)), max(r)] if r else None,
             "token_z": [min(p["token_z"] for p in rows if p["token_z"] is not None)] if r else None,
+            "sketch_cosine": float(np.median(s))
+            if (s := [p["sketch_cosine"] for p in rows if p["sketch_cosine"] is not None])
+            else None,
             "auc": auc(r, negatives) if related else None,
             "tpr_at_fpr_1pct": (sum(x > cut for x in r) / len(r)) if related and r else None,
             "wrong": [
@@ -257,11 +260,15 @@ def report(s: dict) -> str:
         "",
         f"{s['pairs']} pairs: each derivative with each parent, every two models without a common ancestor. "
         f"Token null (independent pairs): {n['pairs']} pairs, r = {n['mean']:.3f} +- {n['std']:.3f}, "
-        f"99th percentile {n['q99']:.3f}, max {n['max']:.3f}.",
+        f"99th percentile {n['q99']:.3f}, max {n['max']:.3f}. Token r: the median matched-layer "
+        "correlation of the token probes; min z: the class's lowest r against that null; sketch cos: the "
+        "median weight-sketch cosine (equal shapes only; 0 +- 1/16 without shared coordinates); AUC and "
+        "TPR at FPR 1% of token r against every independent pair; wrong: derivatives called unrelated, "
+        "or independent pairs called related.",
         "",
-        "| class | related | pairs | verdicts | token r (min / median / max) | min z | AUC "
+        "| class | related | pairs | verdicts | token r (min / median / max) | min z | sketch cos | AUC "
         "| TPR @ FPR 1% | wrong |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cls, c in s["classes"].items():
         r = "-" if c["token_r"] is None else " / ".join(f"{x:.3f}" for x in c["token_r"])
@@ -270,7 +277,7 @@ def report(s: dict) -> str:
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(c["verdicts"].items()))
         lines.append(
             f"| {cls} | {'yes' if c['related'] else 'no'} | {c['pairs']} | {verdicts} | {r} | {z} | "
-            f"{fmt(c['auc'])} | {fmt(c['tpr_at_fpr_1pct'])} | {len(c['wrong'])} |"
+            f"{fmt(c['sketch_cosine'])} | {fmt(c['auc'])} | {fmt(c['tpr_at_fpr_1pct'])} | {len(c['wrong'])} |"
         )
     return "\n".join(lines) + "\n"
 
