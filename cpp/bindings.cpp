@@ -12,9 +12,9 @@
 #include "gguf.hpp"
 #include "gram_product.hpp"
 #include "probe.hpp"
-#include "sketch.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
+#include "sketch.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
 
@@ -515,8 +515,8 @@ PYBIND11_MODULE(_core, m) {
             }
             return to_array(out);
         },
-        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("buckets"), py::arg("threads") = 1,
-        "The count sketch (buckets,) of a matrix: the engine kernel, for its tests.");
+        py::arg("buffer"), py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("buckets"),
+        py::arg("threads") = 1, "The count sketch (buckets,) of a matrix: the engine kernel, for its tests.");
     py::class_<ProbeSpec>(m, "ProbeSpec", "Probe vectors to multiply a job's matrix by (none by default).")
         .def(py::init<>())
         .def(py::init([](const py::array_t<double, py::array::c_style>& probes, bool columns) {
@@ -533,8 +533,8 @@ PYBIND11_MODULE(_core, m) {
         .def_readonly("columns", &ProbeSpec::columns);
     py::class_<Job>(m, "Job", "One window of one tensor to analyse (elements, not bytes).")
         .def(py::init([](size_t file, std::string tensor, uint64_t offset, size_t rows, size_t cols, size_t row_stride,
-                         bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram,
-                         ProbeSpec probe, size_t sketch) {
+                         bool stats, int k, size_t group_rows, size_t group_stride, BlockGramSpec gram, ProbeSpec probe,
+                         size_t sketch) {
                  Job j;
                  j.file = file;
                  j.tensor = std::move(tensor);
@@ -553,7 +553,8 @@ PYBIND11_MODULE(_core, m) {
              }),
              py::kw_only(), py::arg("file"), py::arg("tensor"), py::arg("offset"), py::arg("rows"), py::arg("cols"),
              py::arg("row_stride"), py::arg("stats") = true, py::arg("k") = 0, py::arg("group_rows") = 0,
-             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{}, py::arg("probe") = ProbeSpec{}, py::arg("sketch") = 0)
+             py::arg("group_stride") = 0, py::arg("gram") = BlockGramSpec{}, py::arg("probe") = ProbeSpec{},
+             py::arg("sketch") = 0)
         .def_readonly("file", &Job::file)
         .def_readonly("tensor", &Job::tensor)
         .def_readonly("rows", &Job::rows)

@@ -8,14 +8,12 @@
 #include "blas.hpp"
 #include "dtype.hpp"
 #include "errors.hpp"
+#include "panels.hpp"
 #include "parallel.hpp"
 
 namespace wpf {
 
 namespace {
-
-// Panels of decoded rows stay near this many doubles (16 MB), like the exact method's.
-constexpr size_t kPanelValues = size_t{1} << 21;
 
 // Decodes `count` rows from `first` into buf (row i at buf + i * cols), each value times
 // col_weights[j] (per column) or row_weights[i] (per row) where given; false if any is not finite.
@@ -86,10 +84,9 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
                    std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = n / g;
     const double* weights = s.weights.empty() ? nullptr : s.weights.data();
-    const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(n, 1)));
+    const size_t panel = panel_rows(n);
     const auto& L = blas::require();
-    const int workers = static_cast<int>(
-        std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(1, a.rows / panel)));
+    const int workers = panel_workers(a.rows, panel, threads);
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
     std::vector<int> finite(static_cast<size_t>(workers), 1);
     parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {

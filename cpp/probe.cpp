@@ -8,21 +8,10 @@
 #include "blas.hpp"
 #include "dtype.hpp"
 #include "errors.hpp"
+#include "panels.hpp"
 #include "parallel.hpp"
 
 namespace wpf {
-
-namespace {
-
-// Panels of decoded rows stay near this many doubles (16 MB), like the Gram blocks'.
-constexpr size_t kPanelValues = size_t{1} << 21;
-
-bool decode_panel(const MatrixView& a, size_t first, size_t count, double* buf) {
-    for (size_t i = 0; i < count; ++i) decode_range(a.dtype, a.row(first + i), 0, a.cols, buf + i * a.cols);
-    return all_finite(buf, count * a.cols);
-}
-
-}  // namespace
 
 void check_probe(const MatrixView& a, const ProbeSpec& s) {
     const size_t along = s.columns ? a.rows : a.cols;
@@ -38,9 +27,8 @@ std::vector<double> probe_product(const MatrixView& a, const ProbeSpec& s, int t
     const size_t n = a.cols, c = s.count;
     std::vector<double> out((s.columns ? n : a.rows) * c, 0.0);
     if (a.rows == 0 || n == 0) return out;
-    const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(n, 1)));
-    const int workers = static_cast<int>(
-        std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(1, a.rows / panel)));
+    const size_t panel = panel_rows(n);
+    const int workers = panel_workers(a.rows, panel, threads);
     // Each worker runs its own products: OpenBLAS must not spawn more threads on top.
     std::optional<blas::RestoreThreads> restore_blas_threads;
     if (workers > 1) {

@@ -160,7 +160,8 @@ private:
         }
         // A matrix the statistics found NaN or Inf in gets neither spectrum nor Gram blocks.
         const bool known_nonfinite = r.has_stats && (r.moments.nan || r.moments.inf);
-        if (known_nonfinite && (job.k > 0 || job.gram.block > 0 || job.probe.count > 0 || job.sketch > 0)) r.error = kNonFiniteMatrix;
+        if (known_nonfinite && (job.k > 0 || job.gram.block > 0 || job.probe.count > 0 || job.sketch > 0))
+            r.error = kNonFiniteMatrix;
         if (job.k > 0 && !known_nonfinite) {
             SvdOptions so = opt_.svd;
             so.threads = threads;

@@ -7,13 +7,12 @@
 
 #include "dtype.hpp"
 #include "errors.hpp"
+#include "panels.hpp"
 #include "parallel.hpp"
 
 namespace wpf {
 
 namespace {
-
-constexpr size_t kPanelValues = size_t{1} << 21;
 
 // SplitMix64's finalizer: a fixed, well-mixed hash of a position (the same on every platform).
 uint64_t mix(uint64_t x) {
@@ -44,9 +43,8 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
         col_hash[j] = mix(j ^ 0x5EEDC01ull);
         col_sign[j] = (col_hash[j] >> 63) ? -1.0 : 1.0;
     }
-    const size_t panel = std::max<size_t>(1, std::min<size_t>(256, kPanelValues / n));
-    const int workers = static_cast<int>(
-        std::min<size_t>(static_cast<size_t>(std::max(1, threads)), std::max<size_t>(1, a.rows / panel)));
+    const size_t panel = panel_rows(n);
+    const int workers = panel_workers(a.rows, panel, threads);
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
     std::vector<int> finite(static_cast<size_t>(workers), 1);
     parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {
@@ -55,8 +53,7 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
         std::vector<double> buf(panel * n);
         for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
             const size_t rows = std::min(panel, r1 - p0);
-            for (size_t i = 0; i < rows; ++i) decode_range(a.dtype, a.row(p0 + i), 0, n, buf.data() + i * n);
-            if (!all_finite(buf.data(), rows * n)) {
+            if (!decode_panel(a, p0, rows, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }

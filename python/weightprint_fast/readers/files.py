@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ..engine import GgufFile, SafetensorsFile
 from ..engine.analyse import TensorFileSet
@@ -20,13 +20,19 @@ PathLike = Union[str, os.PathLike]
 INDEX_SUFFIX = ".safetensors.index.json"
 
 
-def _index_shards(index_path: Path) -> tuple[list[Path], dict]:
+def read_json(path: Path, what: str) -> Any:
+    """The value of a JSON file the reader consults (``what`` names it in errors): InputError
+    where the system refuses the file, WeightprintFormatError where it is not JSON text."""
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise InputError(f"{index_path}: cannot read index: {e.strerror or e}") from e
+        raise InputError(f"{path}: cannot read {what}: {e.strerror or e}") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightprintFormatError(f"{index_path}: cannot read index: {e}") from e
+        raise WeightprintFormatError(f"{path}: cannot read {what}: {e}") from e
+
+
+def _index_shards(index_path: Path) -> tuple[list[Path], dict]:
+    index = read_json(index_path, "index")
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:
         raise WeightprintFormatError(f"{index_path}: index has no 'weight_map' object")

@@ -8,7 +8,6 @@ minimum and maximum would need the dense delta and are reported as NaN.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -21,9 +20,9 @@ import scipy.linalg
 
 from ..architecture import read_architecture
 from ..engine import Moments
-from ..errors import ConfigError, InputError, WeightprintFormatError
+from ..errors import ConfigError, WeightprintFormatError
 from ..naming import map_tensors, part_indices
-from .files import open_shards
+from .files import open_shards, read_json
 from .records import MatrixRecord, SourceInfo
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -90,12 +89,7 @@ def read_adapter(
     base_config: Optional[Mapping] = None,
 ) -> tuple[list, SourceInfo]:
     """Records of every LoRA-adapted projection of a PEFT adapter directory."""
-    try:
-        config = json.loads((path / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e.strerror or e}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightprintFormatError(f"{path / ADAPTER_CONFIG}: cannot read adapter config: {e}") from e
+    config = read_json(path / ADAPTER_CONFIG, "adapter config")
     if not isinstance(config, dict):
         raise ConfigError(f"{path / ADAPTER_CONFIG}: the adapter config is not a JSON object")
     weights = path / ADAPTER_WEIGHTS

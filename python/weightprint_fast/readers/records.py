@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -12,7 +11,8 @@ import numpy as np
 
 from ..architecture import AttentionGeometry
 from ..engine import Moments
-from ..errors import ConfigError, InputError, WeightprintFormatError
+from ..errors import ConfigError
+from .files import read_json
 
 
 @dataclass
@@ -59,12 +59,7 @@ def read_config(path: Path) -> dict:
     cfg = Path(config_source(path))
     if not cfg.is_file():
         return {}
-    try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{cfg}: cannot read config: {e.strerror or e}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightprintFormatError(f"{cfg}: cannot read config: {e}") from e
+    data = read_json(cfg, "config")
     if not isinstance(data, dict):
         raise ConfigError(f"{cfg}: the configuration is not a JSON object")
     return data

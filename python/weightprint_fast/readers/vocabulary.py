@@ -6,7 +6,6 @@ the weights. The lineage probes (probes.py) read the rows of a few anchor words 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError, WeightprintFormatError
+from .files import read_json
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 
@@ -37,12 +37,7 @@ def vocabulary_file(weights: Path) -> Optional[Path]:
 
 
 def _from_tokenizer_json(path: Path) -> Optional[Vocabulary]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError(f"{path}: cannot read the tokenizer: {e.strerror or e}") from e
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WeightprintFormatError(f"{path}: cannot read the tokenizer: {e}") from e
+    data = read_json(path, "the tokenizer")
     model = data.get("model") if isinstance(data, dict) else None
     vocab = model.get("vocab") if isinstance(model, dict) else None
     if isinstance(vocab, list):  # Unigram: [piece, score] by id
