@@ -353,3 +353,17 @@ def test_layers_of_different_depths_are_matched_in_order():
     assert monotone_alignment(c) == [(0, 0), (1, 2), (2, 3)]
     crossed = np.array([[0.1, 0.9, 0.1, 0.9], [0.9, 0.1, 0.9, 0.1]])  # the best per row would cross
     assert monotone_alignment(crossed) == [(0, 1), (1, 2)]
+
+
+def test_anchor_words_whose_embedding_is_not_finite_are_left_out(tmp_path):
+    t = llama(0)
+    vocab = byte_level_vocabulary(50)
+    t["model.embed_tokens.weight"][vocab["Ġthe"]] = np.nan
+    t["model.embed_tokens.weight"][vocab["Ġof"]] = 0.0
+    fp = wf.fingerprint(checkpoint(tmp_path, "m", t), progress=False)
+    assert (
+        fp.token_forms is not None
+        and " the" not in fp.token_forms.words
+        and " of" not in fp.token_forms.words
+    )
+    assert np.isfinite(fp.token_forms.forms["qk"]).all()

@@ -176,7 +176,10 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
         ids = {w: i for w, i in anchor_ids(vocabulary.tokens, vocabulary.wordpiece).items() if i < rows}
         if not ids:
             return None
-        return list(ids), shards.read_rows(by_name[embedding], list(ids.values()))
+        rows = shards.read_rows(by_name[embedding], list(ids.values()))
+        # An anchor whose row is not finite, or zero, cannot probe anything: it is left out.
+        usable = np.isfinite(rows).all(axis=1) & (np.abs(rows).sum(axis=1) > 0)
+        return ([w for w, ok in zip(ids, usable) if ok], rows[usable]) if usable.any() else None
 
     plan = plan_lineage(
         mapped,
