@@ -11,6 +11,8 @@
 
 #include "block_gram.hpp"
 #include "dtype.hpp"
+#include "probe.hpp"
+#include "sketch.hpp"
 #include "spectral.hpp"
 #include "stats.hpp"
 
@@ -151,4 +153,49 @@ TEST_CASE("row-block Grams with weights equal the direct weighted sums") {
 TEST_CASE("a Gram block that does not divide the rows is refused") {
     const std::vector<float> a(15, 1.0f);
     CHECK_THROWS_AS(block_gram(view(a, 5, 3), BlockGramSpec{2, false, {}}, 1), std::invalid_argument);
+}
+
+TEST_CASE("probe products on both sides equal the direct sums") {
+    std::mt19937 gen(5);
+    std::normal_distribution<float> normal;
+    const size_t rows = 300, cols = 7, count = 3;
+    std::vector<float> a(rows * cols);
+    for (float& x : a) x = normal(gen);
+    ProbeSpec right{count, false, std::vector<double>(count * cols)};
+    ProbeSpec left{count, true, std::vector<double>(count * rows)};
+    for (double& x : right.probes) x = normal(gen);
+    for (double& x : left.probes) x = normal(gen);
+    const auto ap = probe_product(view(a, rows, cols), right, 2);  // A P^T: rows x count
+    const auto pa = probe_product(view(a, rows, cols), left, 2);   // P A: count x cols
+    for (size_t i = 0; i < rows; ++i)
+        for (size_t k = 0; k < count; ++k) {
+            double direct = 0;
+            for (size_t c = 0; c < cols; ++c) direct += double(a[i * cols + c]) * right.probes[k * cols + c];
+            CHECK(ap[i * count + k] == doctest::Approx(direct).epsilon(1e-12));
+        }
+    for (size_t k = 0; k < count; ++k)
+        for (size_t c = 0; c < cols; ++c) {
+            double direct = 0;
+            for (size_t i = 0; i < rows; ++i) direct += left.probes[k * rows + i] * double(a[i * cols + c]);
+            CHECK(pa[k * cols + c] == doctest::Approx(direct).epsilon(1e-12));
+        }
+    CHECK_THROWS_AS(probe_product(view(a, rows, cols), ProbeSpec{count, false, {1.0}}, 1), std::invalid_argument);
+}
+
+TEST_CASE("a count sketch is linear in the matrix and the same for any thread count") {
+    std::mt19937 gen(6);
+    std::normal_distribution<float> normal;
+    const size_t rows = 600, cols = 9;
+    std::vector<float> a(rows * cols), b(rows * cols), sum(rows * cols);
+    for (size_t i = 0; i < a.size(); ++i) {
+        a[i] = normal(gen);
+        b[i] = normal(gen);
+        sum[i] = a[i] + b[i];
+    }
+    const auto sa = count_sketch(view(a, rows, cols), 64, 1), sb = count_sketch(view(b, rows, cols), 64, 3);
+    const auto ss = count_sketch(view(sum, rows, cols), 64, 2);
+    for (size_t k = 0; k < 64; ++k) CHECK(ss[k] == doctest::Approx(sa[k] + sb[k]).epsilon(1e-5));
+    const auto threaded = count_sketch(view(a, rows, cols), 64, 3);
+    for (size_t k = 0; k < 64; ++k) CHECK(threaded[k] == doctest::Approx(sa[k]).epsilon(1e-12));
+    CHECK_THROWS_AS(count_sketch(view(a, rows, cols), 48, 1), std::invalid_argument);
 }
