@@ -217,6 +217,18 @@ def compare(
         )
         or spectra
     )
+    if tokens is None and decision.verdict is Verdict.UNDETERMINED:
+        missing = [fp.name for fp in (fa, fb) if fp.token_forms is None]
+        decision = Decision(
+            decision.verdict,
+            decision.reason
+            + (
+                f"; no token probes for {' and '.join(missing)} (no vocabulary read: tokenizer.json, "
+                "vocab.txt or GGUF tokens), which would tell more"
+                if missing
+                else "; the two vocabularies share too few anchor words for token probes"
+            ),
+        )
     parent = direction(fa, fb) if decision.verdict is Verdict.DERIVED else None
     return Comparison.of(
         fa.name,

@@ -172,8 +172,8 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
         embedding = embedding_tensor([(t.name, t.shape) for t in shards.tensors if t.analysed], width)
         if embedding is None or vocabulary is None:
             return None
-        rows = by_name[embedding].shape[0]
-        ids = {w: i for w, i in anchor_ids(vocabulary.tokens, vocabulary.wordpiece).items() if i < rows}
+        vocab_rows = by_name[embedding].shape[0]
+        ids = {w: i for w, i in anchor_ids(vocabulary.tokens, vocabulary.wordpiece).items() if i < vocab_rows}
         if not ids:
             return None
         rows = shards.read_rows(by_name[embedding], list(ids.values()))
