@@ -153,7 +153,8 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(models, tmp_path
     def kill_one_worker(path, error):
         if not killed:
             victim = sorted(dask_cluster.scheduler_info()["workers"])[0]
-            dask_cluster.run(_exit_soon, workers=[victim])
+            # The worker may die before its answer leaves (a busy machine): the kill is what counts.
+            dask_cluster.run(_exit_soon, workers=[victim], on_error="ignore")
             killed.append(victim)
 
     report = wf.batch(paths, db, cluster=dask_cluster, progress=False, on_result=kill_one_worker)
