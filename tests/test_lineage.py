@@ -261,19 +261,24 @@ def test_two_untrained_models_are_not_called_related(tmp_path):
     assert not c.related, c.reason
 
 
-def test_different_widths_without_common_circuits_are_not_called_unrelated(tmp_path, base_fp):
-    """A sibling of another size cannot be told from an unrelated model by these signals."""
-    rng = np.random.default_rng(9)
+def twice_as_wide(seed: int) -> dict[str, np.ndarray]:
+    """A model of llama()'s layout and names with its residual axis doubled (the input of q, k, v,
+    gate, up; the output of o and down), trained-like weights of its own, norms all ones."""
+    rng = np.random.default_rng(seed)
 
     def widened(name, shape):
-        # The residual axis: the input of q, k, v, gate, up; the output of o and down.
         axis = 0 if name.endswith(("o_proj.weight", "down_proj.weight")) else 1
         return tuple(x * 2 if i == axis else x for i, x in enumerate(shape))
 
-    wide = {
+    return {
         k: trained_like(rng, *widened(k, v.shape)) if v.ndim == 2 else np.ones(2 * HIDDEN, np.float32)
         for k, v in llama(0).items()
     }
+
+
+def test_different_widths_without_common_circuits_are_not_called_unrelated(tmp_path, base_fp):
+    """A sibling of another size cannot be told from an unrelated model by these signals."""
+    wide = twice_as_wide(9)
     c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=2 * HIDDEN)))
     assert c.verdict == "undetermined", c.reason
     assert c.spectral_distance is None

@@ -12,7 +12,7 @@ import pytest
 
 import rewrites as rw
 import weightprint_fast as wf
-from test_lineage import CONFIG, HIDDEN, LAYERS, llama, preserves, save, trained_like
+from test_lineage import CONFIG, HIDDEN, LAYERS, llama, preserves, save, twice_as_wide
 from weightprint_fast.compare.family import architecture_family
 from weightprint_fast.engine import engine
 from weightprint_fast.errors import FingerprintFileError, WeightprintFormatError
@@ -370,15 +370,6 @@ def test_anchor_words_whose_embedding_is_not_finite_are_left_out(tmp_path):
 
 
 def test_an_undetermined_verdict_says_which_model_lacks_token_probes(tmp_path, base_fp):
-    rng = np.random.default_rng(9)
-
-    def widened(name, shape):  # the residual axis doubled: the input of readers, the output of writers
-        axis = 0 if name.endswith(("o_proj.weight", "down_proj.weight")) else 1
-        return tuple(x * 2 if i == axis else x for i, x in enumerate(shape))
-
-    wide = {
-        k: trained_like(rng, *widened(k, v.shape)) if v.ndim == 2 else np.ones(2 * HIDDEN, np.float32)
-        for k, v in llama(0).items()
-    }
+    wide = twice_as_wide(9)
     c = wf.compare(base_fp, save(tmp_path, "wide", wide, dict(CONFIG, hidden_size=2 * HIDDEN)))
     assert c.verdict == "undetermined" and "no token probes for wide" in c.reason, c.reason
