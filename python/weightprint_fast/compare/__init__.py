@@ -147,7 +147,7 @@ class Comparison(VectorSignals):
             token_correlation=None if tokens is None else tokens.statistic,
             token_correlation_min=None if tokens is None else tokens.weakest,
             token_words=None if tokens is None else tokens.shared,
-            token_z=None if z is None else z,
+            token_z=z,
             token_p=None if z is None else token_p(z),
             family=None if family is None else family.label,
             family_reason=None if family is None else family.reason,

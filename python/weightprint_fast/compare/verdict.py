@@ -236,13 +236,9 @@ def decide_tokens(e: TokenEvidence, t: Thresholds, sizes: str = "") -> Decision:
         f"words; independent models r = {t.token_null_mean:.2f} +- {t.token_null_std:.2f}: "
         f"z = {z:.1f}, p = {token_p(z):.2g}"
     )
-    shape = f"; sizes differ ({sizes})" if sizes else ""
     if e.statistic >= t.token_derived:
-        return Decision(
-            Verdict.DERIVED,
-            f"what the layers do to shared words agrees ({stat}){shape}"
-            + ("; kept: " + sizes if sizes else ""),
-        )
+        kept = f"; kept: {sizes}" if sizes else ""
+        return Decision(Verdict.DERIVED, f"what the layers do to shared words agrees ({stat}){kept}")
     copied = [p for p, r in zip(e.layer_pairs, e.correlations) if r >= t.token_copied_layer]
     if copied:
         where = ", ".join(f"{i}~{j}" for i, j in copied)
@@ -255,7 +251,7 @@ def decide_tokens(e: TokenEvidence, t: Thresholds, sizes: str = "") -> Decision:
         return Decision(
             Verdict.UNRELATED,
             f"independently trained: what the layers do to shared words agrees no more than between "
-            f"independent models ({stat}){shape}",
+            f"independent models ({stat})" + (f"; sizes differ ({sizes})" if sizes else ""),
         )
     return Decision(
         Verdict.UNDETERMINED,
