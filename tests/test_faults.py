@@ -116,7 +116,7 @@ def test_a_worker_killed_once_is_retried_and_nothing_is_lost(tmp_path):
 
 
 def test_a_checkpoint_whose_worker_always_dies_is_recorded_and_the_batch_ends(tmp_path):
-    from weightprint_fast.apps.store import FingerprintStore
+    from weightprint_fast.zoo.store import FingerprintStore
 
     todo = _zoo(tmp_path, 2)
     report = _batch_while_killing(todo, tmp_path / "s.db", once=False)

@@ -12,7 +12,7 @@ import pytest
 
 import weightprint_fast as wf
 from weightprint_fast.apps import cli, demo
-from weightprint_fast.apps.store import FingerprintStore, stamp
+from weightprint_fast.zoo.store import FingerprintStore, stamp
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,7 @@ LAYERS = [
     ("weightprint_fast.readers",),
     ("weightprint_fast.fingerprint",),
     ("weightprint_fast.compare",),
+    ("weightprint_fast.zoo",),
     ("weightprint_fast.apps",),
     ("weightprint_fast", "weightprint_fast.__main__"),
 ]

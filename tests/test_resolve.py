@@ -12,8 +12,8 @@ from safetensors.numpy import save_file
 
 import weightprint_fast as wf
 from gguf_files import write_gguf
-from weightprint_fast.apps.store import stamp
 from weightprint_fast.readers.resolve import checkpoint_files
+from weightprint_fast.zoo.store import stamp
 
 CONFIG = {"model_type": "llama", "hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 2}
 

@@ -7,7 +7,7 @@ import pytest
 
 import weightprint_fast as wf
 from weightprint_fast.apps import cli, demo
-from weightprint_fast.apps.store import FingerprintStore
+from weightprint_fast.zoo.store import FingerprintStore
 
 
 @pytest.fixture(scope="module")

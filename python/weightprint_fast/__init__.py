@@ -11,8 +11,7 @@ Main entry points: :func:`fingerprint`, :func:`compare`, :func:`compare_many`, a
 from __future__ import annotations
 
 from ._version import __version__
-from .apps.batch import BatchReport, SearchHit, batch, search
-from .apps.store import FingerprintStore
+from .apps.batch import BatchReport, batch
 from .architecture import Architecture, AttentionGeometry, read_architecture
 from .compare import (
     DEFAULT_THRESHOLDS,
@@ -44,6 +43,7 @@ from .naming import TYPE_ORDER, ProjectionType
 from .readers import open_gguf, open_shards, open_tensor_files
 from .readers.scan import TensorRecord, scan
 from .settings import Settings
+from .zoo import FingerprintStore, LineageSketch, SearchHit, lineage_sketch, search
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -63,6 +63,7 @@ __all__ = [
     "InputError",
     "Invariants",
     "JobResult",
+    "LineageSketch",
     "MissingExtraError",
     "Moments",
     "ProjectionType",
@@ -85,6 +86,7 @@ __all__ = [
     "compare",
     "compare_many",
     "fingerprint",
+    "lineage_sketch",
     "matrix_stats",
     "open_gguf",
     "open_shards",

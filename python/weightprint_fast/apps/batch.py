@@ -1,4 +1,4 @@
-"""Fleet mode: fingerprint many checkpoints into a store, locally or on a Dask cluster, and search it.
+"""Fleet mode: fingerprint many checkpoints into a store (zoo/store.py), locally or on a Dask cluster.
 
 Executors:
 - local (default): worker processes, one checkpoint each at a time, the cores split between
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from ..compare import Comparison, compare
 from ..engine.analyse import usable_cores
 from ..engine.progress import show_progress
-from ..errors import InputError, WeightprintError
+from ..errors import WeightprintError
 from ..fingerprint import Fingerprint
 from ..settings import Settings, resolve
-from .store import FingerprintStore, Stamp, stamp
+from ..zoo.index import SketchIndex
+from ..zoo.store import FingerprintStore, Stamp, stamp
 
 
 @dataclass
@@ -112,6 +112,8 @@ def batch(
                 bar.update(1)
         if bar:
             bar.close()
+        if report.done:
+            SketchIndex.open(db)  # brings the search index up to date with what was written
     finally:
         if own:
             db.close()
@@ -212,52 +214,4 @@ def _run_dask(todo: list[str], settings: Settings, cluster):
             client.close()
 
 
-@dataclass
-class SearchHit:
-    path: str
-    comparison: Comparison
-    score: float  # verdict rank first, then circuit (or spectral) closeness / SD-vector similarity
-
-
-def _score(c: Comparison) -> float:
-    rank = c.verdict.rank
-    distance = c.circuit_distance if c.circuit_distance is not None else c.spectral_distance
-    closeness = 1.0 / (1.0 + distance) if distance is not None else c.sd_cosine / 2
-    return rank + closeness
-
-
-def search(
-    query: Union[Fingerprint, str, Path],
-    store: Union[str, Path, FingerprintStore],
-    *,
-    top: int = 10,
-    settings: Optional[Settings] = None,
-    **overrides: Any,
-) -> list[SearchHit]:
-    """The stored models ranked by closeness to ``query`` (a Fingerprint, a saved fingerprint or a
-    checkpoint, fingerprinted with ``settings``), best first: by verdict, then by spectral distance
-    (or SD cosine)."""
-    from ..compare import as_fingerprint
-
-    q = as_fingerprint(query, settings, **overrides)
-    own = not isinstance(store, FingerprintStore)
-    db = store if isinstance(store, FingerprintStore) else FingerprintStore(store, readonly=True)
-    try:
-        hits = []
-        for row in db:
-            if row.status != "ok":
-                continue
-            fp = row.fingerprint().renamed(row.path)
-            try:
-                c = compare(q, fp)
-            except InputError:  # no projection type in common
-                continue
-            hits.append(SearchHit(row.path, c, _score(c)))
-    finally:
-        if own:
-            db.close()
-    hits.sort(key=lambda h: -h.score)
-    return hits[:top]
-
-
-__all__ = ["BatchReport", "SearchHit", "batch", "fingerprint_to_json", "search"]
+__all__ = ["BatchReport", "batch", "fingerprint_to_json"]

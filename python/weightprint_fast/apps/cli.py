@@ -278,6 +278,7 @@ def _read_paths(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    from ..zoo.store import display_name
     from .batch import batch
 
     report = batch(
@@ -297,7 +298,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     else:
         print(
             f"{len(report.done)} fingerprinted, {len(report.skipped)} unchanged, {len(report.failed)} failed "
-            f"-> {args.store}"
+            f"-> {display_name(args.store)}"
         )
         for path, error in report.failed.items():
             print(f"  failed: {path}: {error}")
@@ -305,10 +306,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .batch import search
+    from ..zoo.search import search
     from .report import table
 
-    hits = search(args.query, args.store, top=args.top, settings=_settings(args))
+    hits = search(args.query, args.store, top=args.top, candidates=args.candidates, settings=_settings(args))
     if args.json:
         json.dump(
             [{"path": h.path, "score": h.score, **h.comparison.to_dict()} for h in hits], sys.stdout, indent=2
@@ -336,10 +337,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
+    from ..zoo.store import FingerprintStore, is_url
     from .report import table
-    from .store import FingerprintStore
 
-    if not args.store.is_file():
+    if not is_url(args.store) and not Path(args.store).is_file():
         raise StoreError(f"{args.store}: no such store")
     with FingerprintStore(args.store, readonly=args.action != "rm") as db:
         if args.action == "ls":
@@ -368,6 +369,9 @@ def cmd_store(args: argparse.Namespace) -> int:
             files = db.export(args.items[0])
             print(f"exported {len(files)} fingerprints to {args.items[0]}")
     return EXIT_OK
+
+
+STORE_HELP = "an SQLite file (created if missing) or a postgresql://user@host/db URL (the postgresql extra)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -428,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("batch", "fingerprint many checkpoints into a store (resumable)", BATCH_EXITS)
     sp.add_argument("paths", nargs="*", metavar="PATH", help="checkpoints")
     sp.add_argument("--from-file", type=Path, help="a file listing checkpoints, one per line")
-    sp.add_argument("--store", type=Path, required=True, help="SQLite store file (created if missing)")
+    sp.add_argument("--store", required=True, help=STORE_HELP)
     sp.add_argument("--workers", type=int, help="local worker processes (default: cores // 2)")
     sp.add_argument("--cluster", help="Dask scheduler address (tcp://host:8786) instead of local workers")
     sp.add_argument(
@@ -440,8 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = command("search", "rank the stored models by closeness to a model")
     sp.add_argument("query", help="a checkpoint or a saved fingerprint")
-    sp.add_argument("--store", type=Path, required=True)
-    sp.add_argument("--top", type=int, default=10)
+    sp.add_argument("--store", required=True, help=STORE_HELP)
+    sp.add_argument("--top", type=int, default=10, help="how many models to list")
+    sp.add_argument(
+        "--candidates",
+        type=int,
+        help="models the index proposes for exact comparison (default 32 by token sketch, 16 by coordinates)",
+    )
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_search)
@@ -449,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("store", "list, remove or export stored fingerprints")
     sp.add_argument("action", choices=("ls", "rm", "export"))
     sp.add_argument("items", nargs="*", help="rm: checkpoint paths; export: target directory")
-    sp.add_argument("--store", type=Path, required=True)
+    sp.add_argument("--store", required=True, help=STORE_HELP)
     sp.add_argument("--json", action="store_true", help="machine-readable output (ls)")
     sp.set_defaults(func=cmd_store)
 

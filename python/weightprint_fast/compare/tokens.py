@@ -32,7 +32,7 @@ from .circuits import LayerNull, layer_null, null_layers
 MIN_SHARED = 12
 
 
-def _patterns(forms: np.ndarray, keep: list[int]) -> np.ndarray:
+def patterns(forms: np.ndarray, keep: list[int]) -> np.ndarray:
     """(layers, anchors, anchors) forms restricted to ``keep``, double-centred, off-diagonal,
     unit length: (layers, m * (m - 1)); rows of NaN where a layer lacks the form."""
     x = forms[:, keep][:, :, keep]
@@ -55,7 +55,7 @@ def layer_correlations(a: TokenForms, b: TokenForms) -> Optional[tuple[np.ndarra
     total = np.zeros((a.layers, b.layers))
     count = np.zeros((a.layers, b.layers))
     for f in forms:
-        c = _patterns(a.forms[f], ia) @ _patterns(b.forms[f], ib).T
+        c = patterns(a.forms[f], ia) @ patterns(b.forms[f], ib).T
         ok = np.isfinite(c)
         total[ok] += c[ok]
         count[ok] += 1
