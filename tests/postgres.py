@@ -17,7 +17,10 @@ from typing import Optional
 
 def binaries() -> Optional[Path]:
     """The directory holding initdb and pg_ctl, or None where the server is not installed."""
-    for found in [shutil.which("pg_ctl"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)]:
+    for found in [
+        shutil.which("pg_ctl"),
+        *sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True),
+    ]:
         if found and Path(found).with_name("initdb").exists():
             return Path(found).parent
     return None
@@ -59,7 +62,9 @@ class Server:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root)
         if done.returncode != 0:
-            raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+            raise RuntimeError(
+                f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+            )
 
     def create(self, name: str) -> str:
         """A new database ``name``; its URL."""

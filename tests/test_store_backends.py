@@ -11,12 +11,11 @@ import sqlite3
 
 import pytest
 
+import postgres
 import weightprint_fast as wf
 from weightprint_fast.apps import cli, demo
 from weightprint_fast.zoo.index import SketchIndex, index_directory
 from weightprint_fast.zoo.store import FingerprintStore, Stamp
-
-import postgres
 
 pytest.importorskip("psycopg", reason="PostgreSQL stores need psycopg (the postgresql extra)")
 
@@ -24,7 +23,9 @@ pytest.importorskip("psycopg", reason="PostgreSQL stores need psycopg (the postg
 @pytest.fixture(scope="module")
 def server():
     if postgres.binaries() is None:
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+        pytest.skip(
+            "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql"
+        )
     s = postgres.Server()
     yield s
     s.stop()
