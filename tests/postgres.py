@@ -60,7 +60,11 @@ class Server:
         cmd = [str(self.bin / tool), *args]
         if self.user is not None:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root)
+        # The server is not the code under test: no sanitizer runtime preloaded into it (check.sh).
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
+        }
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root, env=env)
         if done.returncode != 0:
             raise RuntimeError(
                 f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"

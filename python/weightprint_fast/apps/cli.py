@@ -307,7 +307,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..zoo.search import search
-    from .report import table
+    from .report import search_table
 
     hits = search(args.query, args.store, top=args.top, candidates=args.candidates, settings=_settings(args))
     if args.json:
@@ -316,23 +316,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         )
         print()
     else:
-        print(
-            table(
-                ["rank", "model", "verdict", "spectral d", "SD cos", "CV cos", "layer r"],
-                [
-                    [
-                        i + 1,
-                        h.path,
-                        h.comparison.verdict,
-                        h.comparison.spectral_distance,
-                        h.comparison.sd_cosine,
-                        h.comparison.cv_cosine,
-                        h.comparison.layer_pearson,
-                    ]
-                    for i, h in enumerate(hits)
-                ],
-            )
-        )
+        print(search_table(hits))
     return EXIT_OK
 
 

@@ -91,6 +91,35 @@ def comparison_table(comparisons: Sequence[Comparison]) -> str:
     return table(["A", "B", *(h for h, _ in COMPARISON_COLUMNS)], rows) + "\n" + legend
 
 
+SEARCH_COLUMNS = (
+    ("rank", "best first: by verdict, then token r (or circuit, spectral closeness)"),
+    ("lineage", "the verdict of the exact comparison with the query"),
+    ("token r", "median correlation over matched layers of what each layer does to shared anchor words"),
+    ("token z", "token r above independently trained models, in standard deviations"),
+    ("circuit d", "median distance of matched heads' QK/OV circuit spectra, free of every rewrite's scale"),
+    ("family", "same tokenizer and architecture (a question apart from lineage)"),
+)
+
+
+def search_table(hits: Sequence) -> str:
+    """Search hits (zoo.search.SearchHit) as a table, with one line per column saying what it means."""
+    rows = [
+        [
+            i + 1,
+            h.path,
+            h.comparison.verdict,
+            h.comparison.token_correlation,
+            h.comparison.token_z,
+            h.comparison.circuit_distance,
+            h.comparison.family,
+        ]
+        for i, h in enumerate(hits)
+    ]
+    heads = [h for h, _ in SEARCH_COLUMNS]
+    legend = "\n".join(f"  {h}: {text}" for h, text in SEARCH_COLUMNS)
+    return table([heads[0], "model", *heads[1:]], rows) + "\n" + legend
+
+
 def comparison_lines(c: Comparison) -> str:
     """The verdict with its reason, then family and direction, each on a line of its own."""
     lines = [f"{c.a} vs {c.b}: {c.verdict} ({c.reason})"]

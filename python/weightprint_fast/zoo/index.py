@@ -126,7 +126,7 @@ class SketchIndex:
     def save(self) -> None:
         """Writes the graphs and their state (each file replaced whole); a directory that cannot
         be written leaves the index in memory only."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):  # usearch reports a failed write as RuntimeError
             self.directory.mkdir(parents=True, exist_ok=True)
             for kind, g in self.graphs.items():
                 tmp = self.directory / f"{kind}.usearch.tmp{os.getpid()}"
