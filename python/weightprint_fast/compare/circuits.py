@@ -22,6 +22,7 @@ min(k_a, k_b) values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class LayerMatch:
     distances: np.ndarray
     ratio: float
 
+    @functools.cached_property
+    def median(self) -> float:
+        return float(np.median(self.distances))
+
 
 @dataclass(frozen=True)
 class _Heads:
@@ -75,23 +80,45 @@ class _Heads:
         return cls(unit(qk) if qk_norm else qk, ov, unit(ov), norm, present)
 
 
-def _layer_match(a: _Heads, b: _Heads, la: int, lb: int) -> Optional[LayerMatch]:
-    """Heads of layer la of a matched one-to-one to heads of layer lb of b, on distances that no
-    scale moves (each head's OV spectrum as a shape; QK per head under QK norm); then each
-    matched pair's distance with b's OV spectra times the layer's ratio: the mean of the QK and
-    OV spectra's relative distances. Removed heads leave the ratio of the others unchanged."""
+def _layer_matches(
+    a: _Heads, b: _Heads, pairs: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], Optional[LayerMatch]]:
+    """For each pair (la, lb): heads of layer la of a matched one-to-one to heads of layer lb of
+    b, on distances that no scale moves (each head's OV spectrum as a shape; QK per head under QK
+    norm); then each matched pair's distance with b's OV spectra times the layer's ratio: the
+    mean of the QK and OV spectra's relative distances. Removed heads leave the ratio of the
+    others unchanged. None where either layer has no circuits. The cost matrices of many pairs
+    are computed together (a few MB at a time): one pair at a time, numpy's call overhead was
+    most of a comparison's time."""
     from scipy.optimize import linear_sum_assignment
 
-    if not (a.present[la] and b.present[lb]):
-        return None
-    qk = _relative(a.qk[la][:, None, :], b.qk[lb][None, :, :])
-    cost = (qk + _relative(a.ov_unit[la][:, None, :], b.ov_unit[lb][None, :, :])) / 2
-    rows, cols = linear_sum_assignment(cost)
-    na, nb = a.ov_norm[la][rows], b.ov_norm[lb][cols]
-    ok = (na > 0) & (nb > 0)
-    ratio = float(np.median(na[ok] / nb[ok])) if ok.any() else 1.0
-    ov = _relative(a.ov[la][rows], ratio * b.ov[lb][cols])
-    return LayerMatch((qk[rows, cols] + ov) / 2, ratio)
+    out: dict[tuple[int, int], Optional[LayerMatch]] = {p: None for p in pairs}
+    live = [p for p in pairs if a.present[p[0]] and b.present[p[1]]]
+    ha, hb, k = a.qk.shape[1], b.qk.shape[1], a.qk.shape[2]
+    chunk = max(1, (1 << 21) // max(1, ha * hb * k))
+    for start in range(0, len(live), chunk):
+        part = live[start : start + chunk]
+        la = np.array([p[0] for p in part])
+        lb = np.array([p[1] for p in part])
+        qk = _relative(a.qk[la][:, :, None, :], b.qk[lb][:, None, :, :])
+        cost = (qk + _relative(a.ov_unit[la][:, :, None, :], b.ov_unit[lb][:, None, :, :])) / 2
+        assigned = [linear_sum_assignment(c) for c in cost]
+        rows = np.stack([r for r, _ in assigned])  # (pairs, matched heads)
+        cols = np.stack([c for _, c in assigned])
+        na = np.take_along_axis(a.ov_norm[la], rows, axis=1)
+        nb = np.take_along_axis(b.ov_norm[lb], cols, axis=1)
+        with np.errstate(all="ignore"):
+            quotient = np.where((na > 0) & (nb > 0), na / nb, np.nan)
+        has = ~np.isnan(quotient).all(axis=1)
+        ratio = np.ones(len(part))
+        ratio[has] = np.nanmedian(quotient[has], axis=1)
+        ov_a = np.take_along_axis(a.ov[la], rows[:, :, None], axis=1)
+        ov_b = np.take_along_axis(b.ov[lb], cols[:, :, None], axis=1)
+        ov = _relative(ov_a, ratio[:, None, None] * ov_b)
+        matched_qk = qk[np.arange(len(part))[:, None], rows, cols]
+        for i, pair in enumerate(part):
+            out[pair] = LayerMatch((matched_qk[i] + ov[i]) / 2, float(ratio[i]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -180,30 +207,31 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     k, qk_norm = min(ia.qk.shape[2], ib.qk.shape[2]), ia.qk_norm or ib.qk_norm
     a, b = _Heads.of(ia, k, widths[0], qk_norm), _Heads.of(ib, k, widths[1], qk_norm)
     depth_a, depth_b = ia.qk.shape[0], ib.qk.shape[0]
-    # The same pair of layers comes up again as a neighbour or a null layer: matched once.
-    matches: dict[tuple[int, int], Optional[LayerMatch]] = {}
-
-    def match(la: int, lb: int) -> Optional[LayerMatch]:
-        if (la, lb) not in matches:
-            matches[(la, lb)] = _layer_match(a, b, la, lb)
-        return matches[(la, lb)]
-
     if depth_a == depth_b:
         candidates = [[(i, i)] for i in range(depth_a)]
+        # Every pair the match will look at: itself, its neighbour, its null layers.
+        needed = {(i, j) for i in range(depth_a) for j in (i, i + 1, i - 1, *null_layers(i, depth_b))}
     elif depth_a < depth_b:
         candidates = [[(i, j) for j in range(depth_b)] for i in range(depth_a)]
+        needed = {p for options in candidates for p in options}
     else:
         candidates = [[(i, j) for i in range(depth_a)] for j in range(depth_b)]
+        needed = {p for options in candidates for p in options}
+    matches = _layer_matches(a, b, sorted((i, j) for i, j in needed if 0 <= j < depth_b))
+
+    def match(la: int, lb: int) -> Optional[LayerMatch]:
+        return matches[(la, lb)]
+
     per_layer, layer_worst, pairs, ratios, reference = [], [], [], [], []
     for options in candidates:
         best: Optional[tuple[LayerMatch, tuple[int, int]]] = None
         for la, lb in options:
             m = match(la, lb)
-            if m is not None and (best is None or np.median(m.distances) < np.median(best[0].distances)):
+            if m is not None and (best is None or m.median < best[0].median):
                 best = (m, (la, lb))
         if best is None:
             continue
-        per_layer.append(float(np.median(best[0].distances)))
+        per_layer.append(best[0].median)
         layer_worst.append(float(best[0].distances.max()))
         pairs.append(best[1])
         ratios.append(best[0].ratio)
@@ -211,7 +239,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
         neighbour = lb + 1 if lb + 1 < depth_b else lb - 1
         other = match(la, neighbour) if neighbour >= 0 else None
         if other is not None:
-            reference.append(float(np.median(other.distances)))
+            reference.append(other.median)
     if not per_layer:
         return None
     # The null needs layers matched without looking at distances (by index, at equal depth): a
@@ -219,7 +247,7 @@ def circuit_match(ia: Invariants, ib: Invariants, widths: tuple[int, int]) -> Op
     samples = []
     for la, lb in pairs if depth_a == depth_b else []:
         others = [match(la, other) for other in null_layers(lb, depth_b)]
-        samples.append(np.array([float(np.median(m.distances)) for m in others if m is not None]))
+        samples.append(np.array([m.median for m in others if m is not None]))
     ref = float(np.median(reference)) if reference else math.nan
     return CircuitMatch(
         float(np.median(per_layer)),
