@@ -62,7 +62,12 @@ LAYERS = [
     ("weightprint_fast._core", "weightprint_fast._version"),
     ("weightprint_fast.errors",),
     ("weightprint_fast.engine",),
-    ("weightprint_fast.arrays", "weightprint_fast.vectors", "weightprint_fast.architecture"),
+    (
+        "weightprint_fast.arrays",
+        "weightprint_fast.vectors",
+        "weightprint_fast.architecture",
+        "weightprint_fast.display",
+    ),
     (
         "weightprint_fast.settings",
         "weightprint_fast.naming",

@@ -106,6 +106,63 @@ class Fingerprint:
             "meta": self.meta,
         }
 
+    def to_frame(self) -> Any:
+        """One row per matrix (pandas DataFrame): ``layer``, ``type``, ``rows`` and ``cols`` of
+        its type's shape, ``std`` (of its weights), ``cluster`` (canonical K-Means label, -1 if
+        absent) and ``sv_1`` ... ``sv_k`` (top singular values, largest first). Needs pandas."""
+        from .display import pandas
+
+        records = []
+        for layer in range(self.layers):
+            for t_index, t in enumerate(self.types):
+                std = float(self.layer_std[layer, t_index])
+                if math.isnan(std):
+                    continue
+                shape = self.matrix_shapes.get(t)  # absent in schema-1 files
+                row: dict[str, Any] = {"layer": layer, "type": t, "rows": None, "cols": None, "std": std}
+                if shape:
+                    row.update(rows=shape[0], cols=shape[1])
+                row["cluster"] = int(self.cluster_labels[layer, t_index])
+                for i, v in enumerate(self.singular_values[layer, t_index]):
+                    row[f"sv_{i + 1}"] = float(v)
+                records.append(row)
+        return pandas().DataFrame.from_records(records)
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the model, then per type its SD-vector entry, Clustering-Vector
+        entry, pooled std and excess kurtosis."""
+        from .display import html_table
+
+        meta = self.meta
+        title = (
+            f"{self.name}: {meta.get('architecture', '?')}, {meta.get('format', '?')}, {self.layers} layers, "
+            f"{int(meta.get('parameters', 0)):,} parameters"
+        )
+        rows = [
+            [
+                t,
+                "x".join(str(d) for d in self.matrix_shapes.get(t, [])),
+                float(self.std_vector[i]),
+                float(self.clustering_vector[i]),
+                float(np.asarray(self.type_stats[t]["std"])),
+                float(np.asarray(self.type_stats[t]["kurtosis"])),
+            ]
+            for i, t in enumerate(self.types)
+        ]
+        legend = [
+            (
+                "SD vector",
+                "the type's weight std over all layers, normalized (the paper's Standard-Deviation Vector)",
+            ),
+            (
+                "CV",
+                "mean canonical K-Means label of its matrices / (K - 1): the paper's Clustering Vector",
+            ),
+            ("std", "the type's pooled weight std, unnormalized"),
+            ("kurtosis", "excess kurtosis of the type's weights"),
+        ]
+        return html_table(["type", "shape", "SD vector", "CV", "std", "kurtosis"], rows, title, legend)
+
     def save(self, path: Union[str, Path]) -> None:
         """Writes one versioned JSON file; floats are written exactly (round-trip)."""
         Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False) + "\n", encoding="utf-8")

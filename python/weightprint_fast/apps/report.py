@@ -10,6 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..compare import Comparison, ComparisonMatrix
+from ..compare.legend import COMPARISON_COLUMNS, LEGEND
 from ..errors import MissingExtraError
 from ..fingerprint import Fingerprint
 from .text import printable
@@ -56,17 +57,6 @@ def fingerprint_table(fp: Fingerprint) -> str:
 
 
 # (header, what it means): printed under the table, so that it explains itself.
-COMPARISON_COLUMNS = (
-    ("SD cos", "cosine of the paper's Standard-Deviation Vectors (1: same per-type spread)"),
-    ("CV cos", "cosine of the paper's Clustering Vectors"),
-    ("spectral d", "relative distance of same-shaped matrices' top singular values (0: identical)"),
-    ("circuit d", "median distance of matched heads' QK/OV circuit spectra, free of every rewrite's scale"),
-    ("token r", "median correlation over matched layers of what each layer does to shared anchor words"),
-    ("token z", "token r above independently trained models, in standard deviations"),
-    ("family", "same tokenizer and architecture (a question apart from lineage)"),
-    ("lineage", "the verdict: same-model, same-family/derived, unrelated (independent), undetermined"),
-    ("parent", "for a derived pair, A or B where the weights say which is the parent"),
-)
 
 
 def comparison_table(comparisons: Sequence[Comparison]) -> str:
@@ -94,10 +84,7 @@ def comparison_table(comparisons: Sequence[Comparison]) -> str:
 SEARCH_COLUMNS = (
     ("rank", "best first: by verdict, then token r (or circuit, spectral closeness)"),
     ("lineage", "the verdict of the exact comparison with the query"),
-    ("token r", "median correlation over matched layers of what each layer does to shared anchor words"),
-    ("token z", "token r above independently trained models, in standard deviations"),
-    ("circuit d", "median distance of matched heads' QK/OV circuit spectra, free of every rewrite's scale"),
-    ("family", "same tokenizer and architecture (a question apart from lineage)"),
+    *((h, LEGEND[h]) for h in ("token r", "token z", "circuit d", "family")),
 )
 
 

@@ -165,6 +165,38 @@ class Comparison(VectorSignals):
         out["verdict"] = self.verdict.value
         return out
 
+    def to_frame(self) -> Any:
+        """One row (pandas DataFrame) of every field of :meth:`to_dict`, so that many comparisons
+        concatenate into one table. Needs pandas."""
+        from ..display import pandas
+
+        return pandas().DataFrame([self.to_dict()])
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the verdict and its reason, family and parent, then the
+        signals with what each means."""
+        from ..display import html_table
+        from .legend import COMPARISON_COLUMNS
+
+        values = {
+            "SD cos": self.sd_cosine,
+            "CV cos": self.cv_cosine,
+            "spectral d": self.spectral_distance,
+            "circuit d": self.circuit_distance,
+            "token r": self.token_correlation,
+            "token z": self.token_z,
+            "family": self.family,
+            "lineage": self.verdict.value,
+            "parent": {"a": self.a, "b": self.b}.get(self.parent or ""),
+        }
+        title = f"{self.a} vs {self.b}: {self.verdict.value} ({self.reason})"
+        if self.family is not None:
+            title += f"; family: {self.family} ({self.family_reason})"
+        if self.parent is not None:
+            title += f"; parent: {self.a if self.parent == 'a' else self.b} ({self.parent_reason})"
+        rows = [[h, values[h], text] for h, text in COMPARISON_COLUMNS]
+        return html_table(["signal", "value", "what it means"], rows, title)
+
 
 FingerprintLike = Union[Fingerprint, str, Path]
 
@@ -251,6 +283,21 @@ class ComparisonMatrix:
     verdicts: list[list[Verdict]]
     linkage: np.ndarray  # scipy hierarchical clustering of 1 - SD cosine, (N-1, 4)
     families: list[int]  # flat cluster id per model (related models share one)
+
+    def to_frame(self) -> Any:
+        """One row per pair (pandas DataFrame): ``a``, ``b``, ``verdict``, ``related``, the
+        lineage ``group`` of each, and every signal of MATRIX_SIGNALS. Needs pandas."""
+        from ..display import pandas
+
+        records = []
+        for i, a in enumerate(self.names):
+            for j in range(i + 1, len(self.names)):
+                v = self.verdicts[i][j]
+                row: dict[str, Any] = {"a": a, "b": self.names[j], "verdict": v.value, "related": v.related}
+                row.update(group_a=self.families[i], group_b=self.families[j])
+                row.update({k: float(m[i, j]) for k, m in self.signals.items()})
+                records.append(row)
+        return pandas().DataFrame.from_records(records)
 
     def nearest(self) -> list[tuple[str, str, float]]:
         """Per model, the other model with the highest SD-vector cosine."""

@@ -37,6 +37,15 @@ def progress_bar(desc: str) -> _Bar:
 
 
 def show_progress(progress: Optional[bool]) -> bool:
-    """Whether to draw progress bars: as asked, else only when stderr is a terminal (bars in logs
-    and pipes are noise)."""
-    return sys.stderr.isatty() if progress is None else progress
+    """Whether to draw progress bars: as asked, else when stderr is a terminal or the code runs in
+    a Jupyter kernel (tqdm.auto then draws notebook bars); bars in logs and pipes are noise."""
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() or in_notebook()
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell), without importing IPython."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"

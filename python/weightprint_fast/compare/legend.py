@@ -1,0 +1,16 @@
+"""What each column of a comparison means, in one place: the CLI's tables, the notebook's HTML
+and the report all explain their columns with these lines."""
+
+COMPARISON_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("SD cos", "cosine of the paper's Standard-Deviation Vectors (1: same per-type spread)"),
+    ("CV cos", "cosine of the paper's Clustering Vectors"),
+    ("spectral d", "relative distance of same-shaped matrices' top singular values (0: identical)"),
+    ("circuit d", "median distance of matched heads' QK/OV circuit spectra, free of every rewrite's scale"),
+    ("token r", "median correlation over matched layers of what each layer does to shared anchor words"),
+    ("token z", "token r above independently trained models, in standard deviations"),
+    ("family", "same tokenizer and architecture (a question apart from lineage)"),
+    ("lineage", "the verdict: same-model, same-family/derived, unrelated (independent), undetermined"),
+    ("parent", "for a derived pair, A or B where the weights say which is the parent"),
+)
+
+LEGEND = dict(COMPARISON_COLUMNS)
