@@ -11,6 +11,7 @@
 #include "errors.hpp"
 #include "gguf.hpp"
 #include "gram_product.hpp"
+#include "memory_tensor.hpp"
 #include "probe.hpp"
 #include "safetensors.hpp"
 #include "scheduler.hpp"
@@ -369,7 +370,8 @@ PYBIND11_MODULE(_core, m) {
             "metadata",
             [](const TensorFile& f) -> py::object {
                 if (const auto* g = dynamic_cast<const GgufFile*>(&f)) return gguf_metadata(*g);
-                return py::cast(dynamic_cast<const SafetensorsFile&>(f).metadata());
+                if (const auto* st = dynamic_cast<const SafetensorsFile*>(&f)) return py::cast(st->metadata());
+                return py::dict();
             },
             "GGUF: scalars and strings as Python values, numeric arrays of up to 65536 elements as lists, other "
             "arrays as None (but the vocabulary tokenizer.ggml.tokens, a list of str); safetensors: the header's "
@@ -384,6 +386,21 @@ PYBIND11_MODULE(_core, m) {
                  return std::make_shared<SafetensorsFile>(path);
              }),
              py::arg("path"));
+
+    py::class_<MemoryTensorFile, TensorFile, std::shared_ptr<MemoryTensorFile>>(
+        m, "MemoryTensorFile", "One tensor read in place from a buffer (an in-memory model's weight).")
+        .def(py::init([](const std::string& label, const std::string& name, const std::string& dtype,
+                         const std::vector<uint64_t>& shape, const py::array& data) {
+                 // Read in place, so it must be C-contiguous; keep_alive below keeps it alive.
+                 if (!(data.flags() & py::array::c_style))
+                     throw std::invalid_argument(label + ": tensor '" + name + "' is not a C-contiguous array");
+                 const auto* ptr = static_cast<const uint8_t*>(data.data());
+                 const auto size = static_cast<uint64_t>(data.nbytes());
+                 py::gil_scoped_release nogil;
+                 return std::make_shared<MemoryTensorFile>(label, name, dtype, shape, ptr, size);
+             }),
+             py::arg("label"), py::arg("name"), py::arg("dtype"), py::arg("shape"), py::arg("data"),
+             py::keep_alive<1, 6>());
 
     py::class_<GgufFile, TensorFile, std::shared_ptr<GgufFile>>(m, "GgufFile")
         .def(py::init([](const std::string& path) {

@@ -47,13 +47,17 @@ MappedFile::MappedFile(const std::string& path) {
     ::close(fd);  // the mapping keeps the file alive
 }
 
+MappedFile::MappedFile(const uint8_t* data, uint64_t size)
+    : data_(const_cast<uint8_t*>(data)), size_(size), borrowed_(true) {}
+
 MappedFile::~MappedFile() {
+    if (borrowed_) return;
     map_guard::forget(guard_);
     if (data_) ::munmap(data_, size_);
 }
 
 void MappedFile::will_need(uint64_t offset, uint64_t len) const {
-    if (!data_ || len == 0 || offset >= size_) return;
+    if (borrowed_ || !data_ || len == 0 || offset >= size_) return;
     const uint64_t start = offset / page_size() * page_size();
     const uint64_t stop = std::min(size_, offset + len);
     ::madvise(data_ + start, stop - start, MADV_WILLNEED);
@@ -61,7 +65,7 @@ void MappedFile::will_need(uint64_t offset, uint64_t len) const {
 }
 
 void MappedFile::release(uint64_t offset, uint64_t len) const {
-    if (!data_ || len == 0 || offset >= size_) return;
+    if (borrowed_ || !data_ || len == 0 || offset >= size_) return;
     // Whole pages only: a neighbour's partial page is left resident rather than re-read.
     const uint64_t start = (offset + page_size() - 1) / page_size() * page_size();
     const uint64_t stop = std::min(size_, offset + len) / page_size() * page_size();

@@ -6,10 +6,13 @@
 namespace wpf {
 
 // A read-only memory map of a whole file. Pages are advised in and released as work moves on,
-// so a file larger than RAM streams through with bounded resident memory.
+// so a file larger than RAM streams through with bounded resident memory. Or a borrowed region
+// of memory that someone else owns (an in-memory model's tensor): read in place, never advised
+// or released (dropping anonymous pages would zero them), never unmapped.
 class MappedFile {
 public:
     explicit MappedFile(const std::string& path);
+    MappedFile(const uint8_t* data, uint64_t size);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
@@ -25,6 +28,7 @@ private:
     uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
     int guard_ = -1;  // map_guard slot: a SIGBUS in this map names the file
+    bool borrowed_ = false;
 };
 
 }  // namespace wpf

@@ -38,6 +38,8 @@ public:
 
 protected:
     explicit TensorFile(const std::string& path) : path_(path), map_(path) {}
+    // Over borrowed memory (see MappedFile); ``path`` only names it in errors.
+    TensorFile(const std::string& path, const uint8_t* data, uint64_t size) : path_(path), map_(data, size) {}
     // Throws FormatError naming the file, the tensor (if any) and the broken rule.
     [[noreturn]] void fail(const std::string& tensor, const std::string& rule) const;
     // Appends a tensor; a second tensor of the same name is an error.

@@ -195,6 +195,11 @@ class TensorFile:
 class SafetensorsFile(TensorFile):
     def __init__(self, path: str) -> None: ...
 
+class MemoryTensorFile(TensorFile):
+    def __init__(
+        self, label: str, name: str, dtype: str, shape: Sequence[int], data: npt.NDArray[Any]
+    ) -> None: ...
+
 class GgufFile(TensorFile):
     def __init__(self, path: str) -> None: ...
     @property

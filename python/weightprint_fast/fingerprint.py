@@ -267,9 +267,13 @@ def _preimport_kmeans() -> None:
         import sklearn.cluster  # noqa: F401
 
 
-def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **overrides: Any) -> Fingerprint:
+def fingerprint(
+    path: Any, settings: Optional[Settings] = None, *, config: Optional[Mapping] = None, **overrides: Any
+) -> Fingerprint:
     """Fingerprint a checkpoint: a safetensors file or directory (sharded or not), a GGUF file or
-    split set, or a PEFT LoRA adapter directory.
+    split set, or a PEFT LoRA adapter directory; or a model in memory: a mapping of names to
+    numpy arrays or torch tensors, a torch module or transformers model, a PEFT model
+    (readers/memory.py; ``config``: the configuration of a bare mapping, as config.json holds it).
 
     ``settings``: a :class:`Settings` (default: its defaults); keyword arguments override single
     settings by name (``fingerprint(p, top_k=32, method="exact")``).
@@ -285,12 +289,12 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     )
     if sklearn_import is not None:
         sklearn_import.start()
-    records, info = read_checkpoint(path, settings)
+    records, info = read_checkpoint(path, settings, config)
     if sklearn_import is not None:
         sklearn_import.join()
     if records and all(r.moments.count == 0 for r in records):
         raise InputError(
-            f"{path}: no finite value in any of its {len(records)} projection matrices (all NaN or Inf)"
+            f"{info.source}: no finite value in any of its {len(records)} projection matrices (all NaN or Inf)"
         )
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.moments.nan, "inf": r.moments.inf}
@@ -300,7 +304,7 @@ def fingerprint(path: Union[str, Path], settings: Optional[Settings] = None, **o
     if issues and settings.nonfinite == "refuse":
         first = issues[0]
         raise InputError(
-            f"{path}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
+            f"{info.source}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
             f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest"
         )
     arrays = build(records, settings)

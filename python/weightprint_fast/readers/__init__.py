@@ -1,22 +1,32 @@
-"""Readers: from a path to per-matrix records. Safetensors and GGUF checkpoints go through the
-engine (``tensor_files``); PEFT LoRA adapters are measured from their factors (``lora``)."""
+"""Readers: from a path (or a model in memory) to per-matrix records. Safetensors and GGUF
+checkpoints go through the engine (``tensor_files``), in-memory models too, over their own
+buffers (``memory``); PEFT LoRA adapters are measured from their factors (``lora``)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from ..settings import Settings
 from .files import PathLike, open_gguf, open_shards, open_tensor_files
 from .locate import locate
 from .lora import is_adapter, read_adapter
+from .memory import is_in_memory, read_in_memory
 from .records import MatrixRecord, SourceInfo
 from .tensor_files import read_tensor_files
 
 
-def read_checkpoint(path: PathLike, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
-    """Records of every projection matrix of a safetensors checkpoint, GGUF file or LoRA adapter."""
+def read_checkpoint(
+    path: Any, settings: Settings, config: Optional[Mapping] = None
+) -> tuple[list[MatrixRecord], SourceInfo]:
+    """Records of every projection matrix of a safetensors checkpoint, GGUF file, LoRA adapter,
+    or in-memory model (readers/memory.py; ``config``: its configuration, if it has none)."""
+    if is_in_memory(path):
+        return read_in_memory(path, settings, config)
     p = locate(path)
     if is_adapter(p):
         return read_adapter(p, settings.top_k, settings.name_patterns)
     return read_tensor_files(p, settings)
 
 
-__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files", "read_checkpoint"]
+__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files", "is_in_memory", "read_checkpoint"]

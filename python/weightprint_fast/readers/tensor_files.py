@@ -159,6 +159,20 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
     metadata = shards.files[0].metadata if gguf else {}
     config = gguf_config(metadata) if gguf else read_config(path)
     arch = read_architecture(config, f"{shards.paths[0]} (GGUF metadata)" if gguf else config_source(path))
+    vocabulary = read_vocabulary(path, metadata, gguf) if settings.invariants else None
+    return plan_tensors(shards, config, arch, metadata, vocabulary, settings)
+
+
+def plan_tensors(
+    shards: TensorFileSet,
+    config: dict,
+    arch: Architecture,
+    metadata: Mapping,
+    vocabulary: Optional[Vocabulary],
+    settings: Settings,
+) -> CheckpointPlan:
+    """Plans the engine windows of opened tensors (a checkpoint's files, or an in-memory model's
+    buffers) with their configuration and vocabulary."""
     by_name = {t.name: t for t in shards.tensors}
     # Quantized types without a decoder are mapped too, so that the engine names them in its error.
     mapped = map_tensors(
@@ -166,7 +180,6 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
         arch,
         settings.name_patterns,
     )
-    vocabulary = read_vocabulary(path, metadata, gguf) if settings.invariants else None
 
     def read_anchors(width: int) -> Optional[tuple[list[str], np.ndarray]]:
         embedding = embedding_tensor([(t.name, t.shape) for t in shards.tensors if t.analysed], width)
@@ -203,10 +216,17 @@ def plan_checkpoint(path: Path, settings: Settings) -> CheckpointPlan:
 
 def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
     """Records of every projection matrix of a safetensors or GGUF checkpoint."""
-    cp = plan_checkpoint(path, settings)
+    return read_planned(plan_checkpoint(path, settings), str(path), path.name, settings)
+
+
+def read_planned(
+    cp: CheckpointPlan, source: str, label: str, settings: Settings
+) -> tuple[list[MatrixRecord], SourceInfo]:
+    """Runs a plan through the engine: the records of every projection matrix, and what the
+    fingerprint records of their source (``source``; ``label`` names the progress bar)."""
     shards, windows, plan, metadata, config = cp.shards, cp.windows, cp.lineage, cp.metadata, cp.config
     mapped = [mt for mt, _ in cp.parts]
-    bar = progress_bar(path.name) if show_progress(settings.progress) else None
+    bar = progress_bar(label) if show_progress(settings.progress) else None
     try:
         results = analyse(
             shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol, progress=bar
@@ -243,7 +263,7 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     if cp.vocabulary is not None:
         extra["vocabulary"] = summarize(cp.vocabulary)
     info = SourceInfo(
-        str(path),
+        source,
         shards.format,
         _architecture(cp.architecture, config, families),
         families,
