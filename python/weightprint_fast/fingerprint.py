@@ -294,7 +294,8 @@ def fingerprint(
         sklearn_import.join()
     if records and all(r.moments.count == 0 for r in records):
         raise InputError(
-            f"{info.source}: no finite value in any of its {len(records)} projection matrices (all NaN or Inf)"
+            f"{info.source}: no finite value in any of its {len(records)} projection matrices "
+            "(all NaN or Inf)"
         )
     issues = [
         {"tensor": r.tensor, "layer": r.layer, "type": r.type, "nan": r.moments.nan, "inf": r.moments.inf}
@@ -304,8 +305,8 @@ def fingerprint(
     if issues and settings.nonfinite == "refuse":
         first = issues[0]
         raise InputError(
-            f"{info.source}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf values "
-            f"({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest"
+            f"{info.source}: tensor '{first['tensor']}' holds {first['nan']} NaN and {first['inf']} Inf "
+            f"values ({len(issues)} matrices affected); use nonfinite='exclude' to fingerprint the rest"
         )
     arrays = build(records, settings)
     k_used = arrays.pop("k_used")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ..settings import Settings
-from .files import PathLike, open_gguf, open_shards, open_tensor_files
+from .files import open_gguf, open_shards, open_tensor_files
 from .locate import locate
 from .lora import is_adapter, read_adapter
 from .memory import is_in_memory, read_in_memory
@@ -29,4 +29,12 @@ def read_checkpoint(
     return read_tensor_files(p, settings)
 
 
-__all__ = ["MatrixRecord", "SourceInfo", "open_gguf", "open_shards", "open_tensor_files", "is_in_memory", "read_checkpoint"]
+__all__ = [
+    "MatrixRecord",
+    "SourceInfo",
+    "is_in_memory",
+    "open_gguf",
+    "open_shards",
+    "open_tensor_files",
+    "read_checkpoint",
+]

@@ -69,8 +69,8 @@ def _numpy_dtype(name: str, array: np.ndarray) -> str:
     dtype = "BOOL" if array.dtype == np.bool_ else _NUMPY_DTYPES.get(array.dtype.name)
     if dtype is None:
         raise InputError(
-            f"tensor '{name}' has dtype {array.dtype}, which no checkpoint stores (float32, float16, bfloat16, "
-            "float64 or integers)"
+            f"tensor '{name}' has dtype {array.dtype}, which no checkpoint stores "
+            "(float32, float16, bfloat16, float64 or integers)"
         )
     return dtype
 
@@ -100,8 +100,10 @@ def _peft_merged(model: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for module_name, module in model.named_modules():
         base = getattr(module, "base_layer", None)
-        if base is not None and hasattr(module, "get_delta_weight") and adapter in getattr(module, "lora_A", {}):
-            merged[module_name + ".base_layer.weight"] = base.weight.detach() + module.get_delta_weight(adapter)
+        adapted = hasattr(module, "get_delta_weight") and adapter in getattr(module, "lora_A", {})
+        if base is not None and adapted:
+            delta = module.get_delta_weight(adapter)
+            merged[module_name + ".base_layer.weight"] = base.weight.detach() + delta
     for key, value in model.state_dict().items():
         if ".lora_" in key:
             continue
