@@ -45,3 +45,17 @@ def write_tensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...], byt
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def use_hub_cache(monkeypatch):
+    """use(path): make ``path`` the Hugging Face cache for this test (huggingface_hub reads the
+    environment at import, so its constant is set too)."""
+    import huggingface_hub.constants
+
+    def use(path: Path) -> Path:
+        monkeypatch.setenv("HF_HUB_CACHE", str(path))
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(path))
+        return path
+
+    return use

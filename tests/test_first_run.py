@@ -6,6 +6,9 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,32 +90,95 @@ def hub_snapshot(cache: Path, repo: str, commit: str, refs: dict) -> Path:
     return snap
 
 
-def test_hub_reference_resolves_from_the_local_cache(tmp_path, monkeypatch, models):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    snap = hub_snapshot(tmp_path, "acme/tiny", "abc123", {"main": "abc123", "v1": "abc123"})
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_dir(tmp_path, use_hub_cache):
+    """An empty Hugging Face cache that huggingface_hub uses for this test."""
+    return use_hub_cache(tmp_path / "hf-cache")
+
+
+def test_hub_reference_resolves_from_the_local_cache(hub_dir, models):
+    snap = hub_snapshot(hub_dir, "acme/tiny", COMMIT, {"main": COMMIT, "v1": COMMIT})
     for f in ("model.safetensors", "config.json"):
         (snap / f).write_bytes((models["family-a"] / f).read_bytes())
     assert resolve_hub_reference("acme/tiny") == snap
     assert resolve_hub_reference("acme/tiny@v1") == snap
-    assert resolve_hub_reference("acme/tiny@abc123") == snap
+    assert resolve_hub_reference(f"acme/tiny@{COMMIT}") == snap
     c = wf.compare("acme/tiny", models["family-a"], progress=False)
-    assert c.verdict == "same-model"
+    assert c.verdict == "same-model" and c.a == "acme/tiny"
 
 
-def test_hub_reference_uses_hf_home(tmp_path, monkeypatch):
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path))
-    snap = hub_snapshot(tmp_path / "hub", "acme/tiny", "c0ffee", {"main": "c0ffee"})
-    assert resolve_hub_reference("acme/tiny") == snap
+def test_one_gguf_of_a_repository_holding_several_is_named_by_its_file(hub_dir, tmp_path):
+    from gguf_files import write_gguf
+
+    snap = hub_snapshot(hub_dir, "acme/quants", COMMIT, {"main": COMMIT})
+    rng = np.random.default_rng(3)
+    for name in ("tiny-q8.gguf", "tiny-f32.gguf"):
+        tensors = {f"blk.{i}.attn_q.weight": rng.standard_normal((8, 8)).astype(np.float32) for i in range(2)}
+        write_gguf(snap / name, tensors)
+    assert resolve_hub_reference("acme/quants/tiny-q8.gguf") == snap / "tiny-q8.gguf"
+    assert resolve_hub_reference("acme/quants@main/tiny-f32.gguf") == snap / "tiny-f32.gguf"
+    fp = wf.fingerprint("acme/quants/tiny-q8.gguf", progress=False)
+    assert fp.name == "acme/quants/tiny-q8.gguf"
+    with pytest.raises(wf.CheckpointNotFoundError, match="no file 'other.gguf'.*tiny-f32.gguf, tiny-q8.gguf"):
+        resolve_hub_reference("acme/quants/other.gguf")
 
 
-def test_hub_reference_not_cached_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download acme/absent"):
+@pytest.mark.parametrize("variable", ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME"])
+def test_hub_references_follow_each_cache_variable(tmp_path, variable):
+    cache = tmp_path / "hub" if variable == "HF_HOME" else tmp_path
+    snap = hub_snapshot(cache, "acme/tiny", COMMIT, {"main": COMMIT})
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME")
+    }
+    env[variable] = str(tmp_path)
+    code = "from weightprint_fast.readers.locate import resolve_hub_reference as r; print(r('acme/tiny'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()) == snap
+
+
+def test_hub_reference_not_cached_says_how_to_get_it(hub_dir):
+    with pytest.raises(FileNotFoundError, match="acme/absent.*--download"):
         wf.fingerprint("acme/absent", progress=False)
-    hub_snapshot(tmp_path, "acme/tiny", "abc123", {"main": "abc123"})
-    with pytest.raises(FileNotFoundError, match="revision 'v9'.*cached refs: main"):
+    hub_snapshot(hub_dir, "acme/tiny", COMMIT, {"main": COMMIT})
+    with pytest.raises(FileNotFoundError, match="acme/tiny@v9.*cached revisions of acme/tiny: main"):
         wf.fingerprint("acme/tiny@v9", progress=False)
+
+
+def test_nothing_is_downloaded_without_asking(hub_dir, monkeypatch):
+    import huggingface_hub
+
+    calls = []
+    real = huggingface_hub.snapshot_download
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
+    with pytest.raises(FileNotFoundError):
+        wf.fingerprint("acme/absent", progress=False)
+    assert calls and all(c["local_files_only"] for c in calls)
+
+
+def test_download_asks_only_for_weights_config_and_tokenizer(hub_dir, monkeypatch, models):
+    import huggingface_hub
+
+    asked = {}
+
+    def fake(repo, revision=None, local_files_only=False, allow_patterns=None):
+        asked.update(repo=repo, local=local_files_only, patterns=allow_patterns)
+        snap = hub_snapshot(hub_dir, repo, COMMIT, {"main": COMMIT})
+        for f in ("model.safetensors", "config.json"):
+            (snap / f).write_bytes((models["family-a"] / f).read_bytes())
+        return str(snap)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    wf.fingerprint("acme/fetched", download=True, progress=False)
+    assert asked["local"] is False and "*.safetensors" in asked["patterns"]
+    assert not any(p.endswith((".bin", ".pt", ".pth", ".ckpt")) or p == "*" for p in asked["patterns"])
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, models):

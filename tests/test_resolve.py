@@ -114,9 +114,9 @@ def hub_cache(root, rng, repo="acme/tiny"):
     return snapshot
 
 
-def test_a_sharded_model_in_a_hugging_face_cache_is_read_through_its_symlinks(tmp_path, rng, monkeypatch):
+def test_a_sharded_model_in_a_hugging_face_cache_is_read_through_its_symlinks(tmp_path, rng, use_hub_cache):
     snapshot = hub_cache(tmp_path / "hub", rng)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    use_hub_cache(tmp_path / "hub")
     fp = wf.fingerprint("acme/tiny", top_k=4, progress=False)
     direct = wf.fingerprint(tmp_path / "hub" / "source", top_k=4, progress=False)
     np.testing.assert_array_equal(fp.singular_values, direct.singular_values)

@@ -31,7 +31,8 @@ class Settings:
     ``invariants``: also measure the lineage invariants (without them compare falls back to the
     matrices' own spectra); ``name_patterns``: extra naming rules {regex with
     ``(?P<layer>\\d+)``: type}; ``progress``: a progress bar on stderr (None: only when stderr
-    is a terminal).
+    is a terminal or in a Jupyter kernel); ``download``: fetch a Hub reference that is not in the
+    local cache (weights, config and tokenizer only; never by default).
     """
 
     top_k: int = 16
@@ -45,6 +46,7 @@ class Settings:
     invariants: bool = True
     name_patterns: Optional[Mapping[str, str]] = None
     progress: Optional[bool] = None
+    download: bool = False
 
     #: Allowed values of the string settings (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -64,7 +66,7 @@ class Settings:
                 raise InputError(f"{name} must be a positive whole number, not {value!r}")
         if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or not 0 < self.tol < 1:
             raise InputError(f"tol must be a number between 0 and 1, not {self.tol!r}")
-        for name in ("invariants",) + (("progress",) if self.progress is not None else ()):
+        for name in ("invariants", "download") + (("progress",) if self.progress is not None else ()):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name} must be True or False, not {getattr(self, name)!r}")
         patterns = self.name_patterns

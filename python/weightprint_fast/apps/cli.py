@@ -74,6 +74,12 @@ def _fingerprint_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes",
     )
+    g.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch an org/name[@rev][/file.gguf] reference missing from the Hugging Face cache "
+        "(weights, config and tokenizer files only; never by default)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -98,6 +104,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         nonfinite=args.nonfinite,
         name_patterns=patterns,
         progress=_progress(args),
+        download=args.download,
     )
 
 

@@ -41,11 +41,14 @@ def merged_spectral_bound(model: Fingerprint, adapter: Fingerprint, types: Seque
 
 
 def _same_name(base: str, model: Fingerprint) -> bool:
-    """Whether an adapter's base_model_name_or_path names this model (its last path component
-    against the model's name or source directory, case-insensitively)."""
+    """Whether an adapter's base_model_name_or_path names this model: the whole name as the model
+    was typed (a Hub reference), or its last path component against the model's name or source
+    directory, case-insensitively."""
+    if base.rstrip("/").lower() == model.name.lower():
+        return True
     want = Path(base.rstrip("/")).name.lower()
     source = Path(str(model.meta.get("source", "")))
-    names = {model.name.lower(), source.name.lower(), source.parent.name.lower()}
+    names = {Path(model.name).name.lower(), source.name.lower(), source.parent.name.lower()}
     return want in names
 
 

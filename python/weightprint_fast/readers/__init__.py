@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from ..settings import Settings
 from .files import open_gguf, open_shards, open_tensor_files
-from .locate import locate
+from .locate import locate, typed_name
 from .lora import is_adapter, read_adapter
 from .memory import is_in_memory, read_in_memory
 from .records import MatrixRecord, SourceInfo
@@ -23,10 +23,14 @@ def read_checkpoint(
     or in-memory model (readers/memory.py; ``config``: its configuration, if it has none)."""
     if is_in_memory(path):
         return read_in_memory(path, settings, config)
-    p = locate(path)
-    if is_adapter(p):
-        return read_adapter(p, settings.top_k, settings.name_patterns)
-    return read_tensor_files(p, settings)
+    p = locate(path, settings.download)
+    records, info = (
+        read_adapter(p, settings.top_k, settings.name_patterns)
+        if is_adapter(p)
+        else read_tensor_files(p, settings)
+    )
+    info.extra["name"] = typed_name(path)
+    return records, info
 
 
 __all__ = [

@@ -256,7 +256,7 @@ def read_planned(
         )
     families = sorted({mt.family for mt in mapped})
     extra: dict = (
-        {"name": metadata.get("general.name"), "files": len(shards.paths)}
+        {"gguf_name": metadata.get("general.name"), "files": len(shards.paths)}
         if shards.format == "gguf"
         else {"shards": len(shards.paths)}
     )
