@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .._version import __version__
+from ..compare.legend import COMPARISON_COLUMNS, SEARCH_COLUMNS
 from ..compare.verdict import exit_status
+from ..engine.analyse import TensorFileSet
 from ..errors import ConfigError, InputError, StoreError, WeightprintError
 from ..readers import locate, open_tensor_files
 from ..settings import Settings
@@ -37,6 +40,9 @@ COMPARE_EXITS = (
     "adapter-of), 3 not related (unrelated, adapter-for-other-shapes), 4 undetermined (or "
     f"adapter-fits), {_COMMON_EXITS}"
 )
+
+
+NAME_MAP_HELP = "JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes"
 
 
 def _fingerprint_options(p: argparse.ArgumentParser) -> None:
@@ -72,7 +78,7 @@ def _fingerprint_options(p: argparse.ArgumentParser) -> None:
         "--name-map",
         type=Path,
         default=None,
-        help="JSON file {regex with (?P<layer>\\d+): type} for unknown naming schemes",
+        help=NAME_MAP_HELP,
     )
     g.add_argument(
         "--download",
@@ -82,7 +88,8 @@ def _fingerprint_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _name_patterns(args: argparse.Namespace) -> Optional[dict]:
+    """The --name-map file's rules, or None."""
     patterns = None
     if args.name_map is not None:
         try:
@@ -93,6 +100,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise ConfigError(f"--name-map {args.name_map}: not JSON: {e}") from e
         if not isinstance(patterns, dict) or not all(isinstance(v, str) for v in patterns.values()):
             raise ConfigError(f"--name-map {args.name_map}: expected a JSON object {{regex: type}}")
+    return patterns
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    patterns = _name_patterns(args)
     return Settings(
         top_k=args.top_k,
         n_clusters=args.clusters,
@@ -197,12 +209,38 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _projections(shards: TensorFileSet, args: argparse.Namespace) -> dict[str, str]:
+    """Tensor name -> "layer N type" for the projection matrices naming.py recognizes (with
+    --name-map); none where no tensor matches a known scheme."""
+    from ..errors import UnknownArchitectureError
+    from ..naming import map_tensors
+
+    try:
+        mapped = map_tensors([(t.name, t.shape) for t in shards.tensors], None, _name_patterns(args))
+    except UnknownArchitectureError:
+        return {}
+    out = {}
+    for mt in mapped:
+        layers = sorted({p.layer for p in mt.parts})
+        types = sorted({p.type for p in mt.parts})
+        where = f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}-{layers[-1]}"
+        out[mt.name] = f"{where} {'+'.join(types)}"
+    return out
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from .report import table
 
     shards = open_tensor_files(locate(args.path))
-    rows = [
-        {"name": t.name, "dtype": t.dtype, "shape": list(t.shape), "shard": shards.paths[t.shard].name}
+    projections = _projections(shards, args)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": t.name,
+            "dtype": t.dtype,
+            "shape": list(t.shape),
+            "shard": shards.paths[t.shard].name,
+            "projection": projections.get(t.name),
+        }
         for t in shards.tensors
     ]
     if args.json:
@@ -211,25 +249,44 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(
             table(
-                ["name", "dtype", "shape", "shard"],
+                ["name", "dtype", "shape", "shard", "projection"],
                 [
-                    [r["name"], r["dtype"], "x".join(map(str, r["shape"])) or "scalar", r["shard"]]
+                    [
+                        r["name"],
+                        r["dtype"],
+                        "x".join(map(str, r["shape"])) or "scalar",
+                        r["shard"],
+                        r["projection"],
+                    ]
                     for r in rows
                 ],
             )
         )
         print(f"\n{len(rows)} tensors in {len(shards.paths)} shard(s), {shards.total_bytes / 1e6:.1f} MB")
+        print(
+            "  projection: the layer and projection type (q k v o gate up down) the fingerprint reads it as"
+        )
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..compare import compare, compare_many
-    from ..fingerprint import fingerprint
     from . import demo
-    from .report import comparison_lines, comparison_table, fingerprint_table, matrix_table, plot
 
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="weightprint-demo-"))
-    paths = demo.build(root)
+    try:
+        return _demo(args, root, demo.build(root))
+    finally:
+        if not args.dir:  # its own directory: the checkpoints go, the plot stays
+            for p in root.iterdir():
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+
+
+def _demo(args: argparse.Namespace, root: Path, paths: dict[str, Path]) -> int:
+    from ..compare import compare, compare_many
+    from ..fingerprint import fingerprint
+    from .report import comparison_lines, comparison_table, fingerprint_table, matrix_table, plot
+
     fps = []
     for name, p in paths.items():
         fps.append(fingerprint(p, progress=_progress(args)).renamed(name))
@@ -260,7 +317,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         print()
         return EXIT_OK
-    print(f"Demo checkpoints in {root}\n")
+    kept = "" if args.dir else " (removed when the demo ends; --dir DIR keeps them)"
+    print(f"Demo checkpoints in {root}{kept}\n")
     print(fingerprint_table(base) + "\n")
     print(comparison_table(comparisons) + "\n")
     for c in comparisons:
@@ -380,13 +438,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    def command(name: str, summary: str, exits: str = EXITS) -> argparse.ArgumentParser:
+    def command(
+        name: str, summary: str, exits: str = EXITS, columns: Sequence[tuple[str, str]] = ()
+    ) -> argparse.ArgumentParser:
+        legend = "".join(f"\n  {h}: {text}" for h, text in columns)
         return sub.add_parser(
             name,
             parents=[common],
             help=summary,
             description=summary[0].upper() + summary[1:] + ".",
-            epilog=textwrap.fill(exits, 78),
+            epilog=(f"columns of the table:{legend}\n\n" if columns else "") + textwrap.fill(exits, 78),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -400,7 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_fingerprint)
 
     sp = command(
-        "compare", "compare the first model with the others: lineage verdicts and signals", COMPARE_EXITS
+        "compare",
+        "compare the first model with the others: lineage verdicts and signals",
+        COMPARE_EXITS,
+        COMPARISON_COLUMNS,
     )
     sp.add_argument(
         "models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files (2 or more)"
@@ -418,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("inspect", "list the tensors of a safetensors or GGUF checkpoint")
     sp.add_argument("path", help="a .safetensors file, a directory of shards, an index JSON, or a GGUF file")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.add_argument("--name-map", type=Path, help=NAME_MAP_HELP)
     sp.set_defaults(func=cmd_inspect)
 
     sp = command("batch", "fingerprint many checkpoints into a store (resumable)", BATCH_EXITS)
@@ -433,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_batch)
 
-    sp = command("search", "rank the stored models by closeness to a model")
+    sp = command("search", "rank the stored models by closeness to a model", EXITS, SEARCH_COLUMNS)
     sp.add_argument("query", help="a checkpoint or a saved fingerprint")
     sp.add_argument("--store", required=True, help=STORE_HELP)
     sp.add_argument("--top", type=int, default=10, help="how many models to list")

@@ -10,7 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..compare import Comparison, ComparisonMatrix
-from ..compare.legend import COMPARISON_COLUMNS, LEGEND
+from ..compare.legend import COMPARISON_COLUMNS, SEARCH_COLUMNS
 from ..errors import MissingExtraError
 from ..fingerprint import Fingerprint
 from .text import printable
@@ -79,13 +79,6 @@ def comparison_table(comparisons: Sequence[Comparison]) -> str:
     ]
     legend = "\n".join(f"  {h}: {text}" for h, text in COMPARISON_COLUMNS)
     return table(["A", "B", *(h for h, _ in COMPARISON_COLUMNS)], rows) + "\n" + legend
-
-
-SEARCH_COLUMNS = (
-    ("rank", "best first: by verdict, then token r (or circuit, spectral closeness)"),
-    ("lineage", "the verdict of the exact comparison with the query"),
-    *((h, LEGEND[h]) for h in ("token r", "token z", "circuit d", "family")),
-)
 
 
 def search_table(hits: Sequence) -> str:

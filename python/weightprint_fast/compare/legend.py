@@ -14,3 +14,9 @@ COMPARISON_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 LEGEND = dict(COMPARISON_COLUMNS)
+
+SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rank", "best first: by verdict, then token r (or circuit, spectral closeness)"),
+    ("lineage", "the verdict of the exact comparison with the query"),
+    *((h, LEGEND[h]) for h in ("token r", "token z", "circuit d", "family")),
+)

@@ -210,4 +210,14 @@ def open_tensor_files(path: PathLike) -> TensorFileSet:
         if not p.exists():
             raise CheckpointNotFoundError(f"{p}: no such file or directory")
         return open_gguf(p)
+    if p.is_file() and p.suffix.lower() not in (".safetensors", ".json"):
+        # Neither suffix: the bytes say which format, or that it is neither (a PNG, a tarball).
+        with open(p, "rb") as f:
+            if f.read(4) == b"GGUF":
+                return open_gguf(p)
+        try:
+            return open_shards(p)
+        except WeightprintFormatError as e:
+            reason = str(e).removeprefix(f"{p}: ").removeprefix("not a safetensors file: ")
+            raise WeightprintFormatError(f"{p}: not a safetensors or GGUF file ({reason})") from e
     return open_shards(p)
