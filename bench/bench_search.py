@@ -3,14 +3,18 @@ shaped like the real ones (search_zoo.py), against the exact linear scan.
 
 Usage: python bench/bench_search.py [--sizes 10000 100000 1000000] [--queries 1000]
                                     [--libraries] [--threads 2]
-Per size, one line:
+Per size, one line, of the mode the index searches in at that size (the exact scan up to
+zoo/index.py's EXACT_LIMIT, the HNSW graph above it):
   search: N=<n> p50=<ms>ms p99=<ms>ms recall@10=<r> bytes_per_model=<b>
+and, as comments, both modes (the graph only up to ``--graph-max``: at 1M it takes about 30 min
+to build on 2 cores).
 - p50/p99: one query's latency (top 10, ``--threads`` threads), over ``--queries`` queries;
 - recall@10: of the query's true relatives (its family) that the exact scan ranks in its top 10,
   the share the index returns in its top 10; ``all@10`` beside it counts every neighbour, strangers
   included (whose order among near-equal cosines matters to nobody);
 - bytes_per_model: both stored sketches (2 x 512 B float16) plus both graphs (the coordinate
-  graph has the token graph's dimensions and parameters; its size is the token graph's).
+  graph has the token graph's dimensions and parameters; its size is the token graph's, as
+  measured at the largest size built).
 ``--libraries`` also builds faiss-cpu (IndexHNSWFlat) and hnswlib graphs with the same
 parameters on the same sketches, for the library comparison of bench/RESULTS.md.
 """
@@ -24,10 +28,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from usearch.index import MetricKind
+from usearch.index import search as usearch_search
 
 from common import set_threads
 from search_zoo import Zoo
-from weightprint_fast.zoo.index import CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH, new_graph
+from weightprint_fast.zoo.index import (
+    CONNECTIVITY,
+    EXACT_LIMIT,
+    EXPANSION_ADD,
+    EXPANSION_SEARCH,
+    new_graph,
+)
 from weightprint_fast.zoo.sketch import COORDINATE_DIMS, TOKEN_DIMS
 
 
@@ -107,6 +119,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--graph-max",
+        type=int,
+        default=100_000,
+        help="build the HNSW graph only up to this size (1M takes about 30 min on 2 cores)",
+    )
     ap.add_argument("--libraries", action="store_true", help="also faiss-cpu and hnswlib")
     args = ap.parse_args()
     set_threads(args.threads)
@@ -118,32 +136,51 @@ def main() -> None:
     isa = "avx512f" if " avx512f" in flags else "avx2" if " avx2" in flags else platform.machine()
     print(
         f"# {os.cpu_count()} cores ({args.threads} used), {model}, {isa}; HNSW M={CONNECTIVITY} "
-        f"ef_add={EXPANSION_ADD} ef_search={EXPANSION_SEARCH}; sketches {TOKEN_DIMS}+{COORDINATE_DIMS} dims"
+        f"ef_add={EXPANSION_ADD} ef_search={EXPANSION_SEARCH}; exact scan up to {EXACT_LIMIT:,}; "
+        f"sketches {TOKEN_DIMS}+{COORDINATE_DIMS} dims"
     )
     sketch_bytes = 2 * (TOKEN_DIMS + COORDINATE_DIMS)  # float16
+    graph_bytes = None
     for n in args.sizes:
         zoo = Zoo(n)
         queries = zoo.queries(args.queries)
         t = time.perf_counter()
         exact = exact_top(zoo.vectors, queries, 10)
         scan_ms = 1e3 * (time.perf_counter() - t) / len(queries)
-        graph, build, per_model = usearch_graph(zoo.vectors, args.threads)
-        m = measure(lambda v, g=graph: g.search(v, 11, threads=args.threads).keys, zoo, queries, exact)
+        half = zoo.vectors.astype(np.float16)
+
+        def scan_search(v, half=half):
+            return usearch_search(
+                half, v.astype(np.float16), 11, MetricKind.Cos, exact=True, threads=args.threads
+            ).keys
+
+        scan = measure(scan_search, zoo, queries, exact)
+        print(f"# N={n}: numpy float32 scan in blocks of 64 queries {scan_ms:.2f} ms/query")
         print(
-            f"# N={n}: usearch build {build:.1f} s; exact scan {scan_ms:.2f} ms/query; all@10={m['all']:.4f}"
+            f"#   exact scan (usearch SIMD, float16): p50={scan['p50']:.2f}ms p99={scan['p99']:.2f}ms "
+            f"recall@10={scan['recall']:.4f} all@10={scan['all']:.4f}"
         )
+        if n <= args.graph_max:
+            graph, build, graph_bytes = usearch_graph(zoo.vectors, args.threads)
+            m = measure(lambda v, g=graph: g.search(v, 11, threads=args.threads).keys, zoo, queries, exact)
+            print(
+                f"#   HNSW graph (usearch): build {build:.1f} s p50={m['p50']:.2f}ms p99={m['p99']:.2f}ms "
+                f"recall@10={m['recall']:.4f} all@10={m['all']:.4f} graph_bytes_per_model={graph_bytes:.0f}"
+            )
+            if args.libraries:
+                for name, (fn, seconds, vector_bytes) in others(zoo.vectors, args.threads).items():
+                    r = measure(fn, zoo, queries, exact)
+                    print(
+                        f"#   {name}: build {seconds:.1f} s p50={r['p50']:.2f}ms p99={r['p99']:.2f}ms "
+                        f"recall@10={r['recall']:.4f} all@10={r['all']:.4f} "
+                        f"graph_bytes_per_model~{vector_bytes}"
+                    )
+        used = scan if n <= EXACT_LIMIT else m
+        per_model = sketch_bytes + 2 * (graph_bytes or 0)
         print(
-            f"search: N={n} p50={m['p50']:.2f}ms p99={m['p99']:.2f}ms recall@10={m['recall']:.4f} "
-            f"bytes_per_model={sketch_bytes + 2 * per_model:.0f}"
+            f"search: N={n} p50={used['p50']:.2f}ms p99={used['p99']:.2f}ms recall@10={used['recall']:.4f} "
+            f"bytes_per_model={per_model:.0f}"
         )
-        if args.libraries:
-            for name, (fn, seconds, vector_bytes) in others(zoo.vectors, args.threads).items():
-                r = measure(fn, zoo, queries, exact)
-                print(
-                    f"#   {name}: build {seconds:.1f} s p50={r['p50']:.2f}ms p99={r['p99']:.2f}ms "
-                    f"recall@10={r['recall']:.4f} all@10={r['all']:.4f} graph_bytes_per_model~{vector_bytes}"
-                )
-            print(f"#   usearch f16: build {build:.1f} s graph_bytes_per_model={per_model:.0f}")
 
 
 if __name__ == "__main__":

@@ -144,6 +144,18 @@ def _check_output(out: Optional[Path], many: bool) -> None:
         )
 
 
+def _check_file_output(out: Path, suffix: str) -> None:
+    """Refuses an -o file of the wrong kind, or in a directory that cannot be written, before any
+    work is done."""
+    if out.suffix.lower() != suffix:
+        raise InputError(f"-o {out}: the output is a {suffix} file (name it *{suffix})")
+    if out.is_dir():
+        raise InputError(f"-o {out}: is a directory, not a {suffix} file")
+    parent = out.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"-o {out}: cannot write there ({parent} is not a writable directory)")
+
+
 def _output_path(out: Optional[Path], fp, many: bool) -> Optional[Path]:
     if out is None:
         return None
@@ -203,6 +215,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from .report import plot
 
+    _check_file_output(args.output, ".png")
     path = plot(_load_all(args.models, args), args.output)
     if not args.quiet:
         print(f"wrote {path}", file=sys.stderr)
@@ -226,6 +239,19 @@ def _projections(shards: TensorFileSet, args: argparse.Namespace) -> dict[str, s
         where = f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}-{layers[-1]}"
         out[mt.name] = f"{where} {'+'.join(types)}"
     return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..compare import compare, compare_many
+    from .html_report import write_report
+
+    _check_file_output(args.output, ".html")
+    fps = _load_all(args.models, args)
+    comparisons = [compare(fps[0], fp) for fp in fps[1:]]
+    path = write_report(fps, args.output, comparisons, compare_many(fps) if len(fps) > 2 else None)
+    if not args.quiet:
+        print(f"wrote {path}", file=sys.stderr)
+    return exit_status([c.verdict for c in comparisons])
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -473,11 +499,23 @@ def build_parser() -> argparse.ArgumentParser:
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_compare)
 
-    sp = command("plot", "plot SD vectors, CV and a similarity heatmap")
+    sp = command("plot", "plot SD vectors and CV (with their units) and the verdicts of every pair")
     sp.add_argument("models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprint JSON files")
     sp.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     _fingerprint_options(sp)
     sp.set_defaults(func=cmd_plot)
+
+    sp = command(
+        "report",
+        "write one self-contained HTML report: verdicts with their evidence and nulls, the matrix, the plot",
+        COMPARE_EXITS,
+    )
+    sp.add_argument(
+        "models", nargs="+", metavar="MODEL", help="checkpoints or saved fingerprints (2 or more)"
+    )
+    sp.add_argument("-o", "--output", type=Path, required=True, help="the .html file to write")
+    _fingerprint_options(sp)
+    sp.set_defaults(func=cmd_report)
 
     sp = command("inspect", "list the tensors of a safetensors or GGUF checkpoint")
     sp.add_argument("path", help="a .safetensors file, a directory of shards, an index JSON, or a GGUF file")

@@ -10,7 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..compare import Comparison, ComparisonMatrix
-from ..compare.legend import COMPARISON_COLUMNS, SEARCH_COLUMNS
+from ..compare.legend import COMPARISON_COLUMNS, MATRIX_LEGEND, SEARCH_COLUMNS, VERDICT_CODES
 from ..errors import MissingExtraError
 from ..fingerprint import Fingerprint
 from .text import printable
@@ -110,21 +110,77 @@ def comparison_lines(c: Comparison) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-def matrix_table(cm: ComparisonMatrix, signal: str = "sd_cosine") -> str:
+def matrix_table(cm: ComparisonMatrix) -> str:
+    """The many-model matrix on the verdicts' own terms: each cell the verdict's letter and the
+    token correlation, with a legend."""
     short = [f"[{i}]" for i in range(len(cm.names))]
     rows = [
-        [f"[{i}] {n}", f"group {cm.families[i]}"] + [float(v) for v in cm.signals[signal][i]]
+        [f"[{i}] {n}", f"group {cm.families[i]}"]
+        + [
+            "self"
+            if i == j
+            else f"{VERDICT_CODES[cm.verdicts[i][j].value]} {lineage_statistic(cm, i, j)}".rstrip()
+            for j in range(len(cm.names))
+        ]
         for i, n in enumerate(cm.names)
     ]
-    return f"{signal} (group: models the verdicts join into one lineage):\n" + table(
-        ["model", "group", *short], rows
+    return table(["model", "group", *short], rows) + "\n  " + MATRIX_LEGEND
+
+
+def lineage_statistic(cm: ComparisonMatrix, i: int, j: int) -> str:
+    """The pair's lineage statistic as a short label: token correlation "r 0.98" where the
+    probes spoke, else the circuit distance "d 0.38", else nothing."""
+    r, d = cm.signals["token_correlation"][i, j], cm.signals["circuit_distance"][i, j]
+    if np.isfinite(r):
+        return f"r {r:.2f}"
+    return f"d {d:.2f}" if np.isfinite(d) else ""
+
+
+# Verdict colours of the heatmap and the report: related greens, undetermined grey, unrelated red.
+VERDICT_COLOURS = {
+    "same-model": "#1b7837",
+    "same-family/derived": "#5aae61",
+    "adapter-of": "#a6dba0",
+    "adapter-fits": "#d9f0d3",
+    "undetermined": "#bababa",
+    "adapter-for-other-shapes": "#f4a582",
+    "unrelated": "#d6604d",
+}
+
+
+def verdict_heatmap(ax, cm: ComparisonMatrix) -> None:
+    """The pairs' verdicts as colours, each cell labelled with its token correlation r."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    n = len(cm.names)
+    rgb = np.ones((n, n, 3))
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                rgb[i, j] = to_rgb(VERDICT_COLOURS[cm.verdicts[i][j].value])
+            if i != j:
+                ax.text(j, i, lineage_statistic(cm, i, j), ha="center", va="center", fontsize=7)
+    ax.imshow(rgb)
+    ax.set_xticks(range(n), [f"[{i}]" for i in range(n)])
+    ax.set_yticks(range(n), [f"[{i}] {name}" for i, name in enumerate(cm.names)], fontsize=7)
+    ax.set_xlabel("model (index)")
+    ax.set_ylabel("model")
+    ax.set_title("Lineage verdicts (r: token correlation, d: circuit distance)")
+    shown = sorted({cm.verdicts[i][j].value for i in range(n) for j in range(n) if i != j})
+    ax.legend(
+        handles=[Patch(color=VERDICT_COLOURS[v], label=v) for v in shown],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=7,
     )
 
 
 def plot(
     fps: Sequence[Fingerprint], out: Union[str, Path], matrix: Optional[ComparisonMatrix] = None
 ) -> Path:
-    """SD vectors side by side (as in the paper), CV bars, and a similarity heatmap, in one PNG."""
+    """SD vectors side by side (as in the paper) and CV bars, with their units, and the pairs'
+    verdicts as a heatmap labelled with the lineage statistic, in one PNG."""
     try:
         import matplotlib
 
@@ -142,25 +198,19 @@ def plot(
         cv = [fp.clustering_vector[fp.types.index(t)] if t in fp.types else np.nan for t in types]
         axes[0].bar(x + i * width, sd, width, label=fp.name)
         axes[1].bar(x + i * width, cv, width, label=fp.name)
-    for ax, title in ((axes[0], "Standard-Deviation Vector"), (axes[1], "Clustering Vector")):
+    labels_y = ("weight std, normalized (largest type = 1)", "mean K-Means label / (K - 1)")
+    for ax, title, ylabel in zip(axes[:2], ("Standard-Deviation Vector", "Clustering Vector"), labels_y):
         ax.set_xticks(x + width * (len(fps) - 1) / 2, types)
         ax.set_title(title)
+        ax.set_xlabel("projection type")
+        ax.set_ylabel(ylabel)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(fps), 6), fontsize=8)
     if panels == 3:
         from ..compare import compare_many
 
         cm = matrix if matrix is not None else compare_many(fps)
-        im = axes[2].imshow(
-            cm.signals["sd_cosine"],
-            vmin=min(0.9, float(np.nanmin(cm.signals["sd_cosine"]))),
-            vmax=1.0,
-            cmap="viridis",
-        )
-        axes[2].set_xticks(range(len(cm.names)), [f"[{i}]" for i in range(len(cm.names))])
-        axes[2].set_yticks(range(len(cm.names)), [f"[{i}] {n}" for i, n in enumerate(cm.names)], fontsize=7)
-        axes[2].set_title("SD-vector cosine similarity")
-        fig.colorbar(im, ax=axes[2])
+        verdict_heatmap(axes[2], cm)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     out = Path(out)
     fig.savefig(out, dpi=110)

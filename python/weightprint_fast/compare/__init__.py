@@ -316,6 +316,7 @@ MATRIX_SIGNALS = (
     "spectral_distance",
     "circuit_distance",
     "mlp_distance",
+    "token_correlation",
 )
 
 

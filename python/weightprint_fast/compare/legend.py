@@ -20,3 +20,21 @@ SEARCH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("lineage", "the verdict of the exact comparison with the query"),
     *((h, LEGEND[h]) for h in ("token r", "token z", "circuit d", "family")),
 )
+
+# One letter per verdict, for matrices of many models (tables and heatmaps).
+VERDICT_CODES: dict[str, str] = {
+    "same-model": "=",
+    "same-family/derived": "D",
+    "adapter-of": "A",
+    "adapter-fits": "a",
+    "undetermined": "?",
+    "adapter-for-other-shapes": "-",
+    "unrelated": "x",
+}
+MATRIX_LEGEND = (
+    "each cell: the verdict's letter (= same model, D derived, A adapter of, a adapter fits, "
+    "? undetermined, - adapter for other shapes, x unrelated: independently trained) and the lineage "
+    "statistic: r, the token correlation (independent models 0.13 +- 0.08, derived 0.74-1.00), or "
+    "where the models have no token probes d, the circuit distance (0 for a copy); group: the models "
+    "the verdicts join into one lineage"
+)
