@@ -59,3 +59,17 @@ def use_hub_cache(monkeypatch):
         return path
 
     return use
+
+
+@pytest.fixture(scope="module")
+def demo_zoo(tmp_path_factory):
+    """The demo's checkpoints and a byte copy of its first model: name -> path (str)."""
+    import shutil
+
+    from weightprint_fast.apps import demo
+
+    root = tmp_path_factory.mktemp("zoo")
+    paths = demo.build(root)
+    shutil.copytree(paths["family-a"], root / "family-a-copy")
+    paths["family-a-copy"] = root / "family-a-copy"
+    return {k: str(v) for k, v in paths.items()}

@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 
 import weightprint_fast as wf
-from weightprint_fast.apps import cli, demo
+from weightprint_fast.apps import cli
 from weightprint_fast.zoo.store import FingerprintStore, stamp
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("zoo")
-    paths = demo.build(root)
-    shutil.copytree(paths["family-a"], root / "family-a-copy")
-    paths["family-a-copy"] = root / "family-a-copy"
-    return {k: str(v) for k, v in paths.items()}
+def models(demo_zoo):
+    return demo_zoo
 
 
 def stored_arrays(db_path):

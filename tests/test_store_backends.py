@@ -13,7 +13,7 @@ import pytest
 
 import postgres
 import weightprint_fast as wf
-from weightprint_fast.apps import cli, demo
+from weightprint_fast.apps import cli
 from weightprint_fast.zoo.index import SketchIndex, index_directory
 from weightprint_fast.zoo.store import FingerprintStore, Stamp
 
@@ -32,12 +32,8 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("zoo")
-    paths = demo.build(root)
-    shutil.copytree(paths["family-a"], root / "family-a-copy")
-    paths["family-a-copy"] = root / "family-a-copy"
-    return {k: str(v) for k, v in paths.items()}
+def models(demo_zoo):
+    return demo_zoo
 
 
 _names = iter(range(10**6))
