@@ -23,6 +23,8 @@ PRESETS = {  # hidden, intermediate, q heads, kv heads
     "llama3-70b": (8192, 28672, 64, 8),
     "llama3-8b": (4096, 14336, 32, 8),
     "small": (1024, 2816, 16, 4),
+    "smollm2-135m": (576, 1536, 9, 3),
+    "qwen2.5-1.5b": (1536, 8960, 12, 2),
 }
 
 

@@ -195,6 +195,8 @@ def test_a_huge_one_dimensional_norm_is_not_read(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    # MB allocated at the peak (numpy arrays included): the 256 MB tensor is never decoded
-    assert int(done.stdout.split()[-1]) < 64, done.stdout
+    # MB allocated at the peak (numpy arrays included): the 256 MB tensor is never decoded (as
+    # float64 it would take 512 MB). What the peak does hold is imports (scikit-learn, and pandas
+    # where it is installed: about 70 MB in all), so the bound is half the tensor's size.
+    assert int(done.stdout.split()[-1]) < 128, done.stdout
     assert wf.fingerprint(tmp_path, top_k=4, progress=False).layers == 1

@@ -18,6 +18,7 @@ import numpy as np
 from ._version import __version__
 from .arrays import decode_array, encode_array
 from .engine.analyse import address_space_limit
+from .engine.progress import show_progress
 from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
 from .naming import TYPE_ORDER
@@ -318,6 +319,7 @@ def fingerprint(
         info.qk_norm,
         info.norms_folded,
         info.sandwich_norms,
+        show_progress(settings.progress),
     )
     arrays["weight_sketches"] = build_sketches(records, arrays["layer_std"].shape[0], arrays["types"])
     arrays["token_forms"] = build_token_forms(

@@ -218,9 +218,14 @@ def build_invariants(
     qk_norm: bool,
     norms_folded: bool,
     sandwich_norms: bool = False,
+    progress: bool = False,
 ) -> Optional[Invariants]:
     """Invariants from per-matrix records carrying Gram blocks (``record.gram``); None when no
-    record has any (LoRA adapters, MoE-only models)."""
+    record has any (LoRA adapters, MoE-only models). ``progress``: a bar of layers done.
+
+    The layers' many small eigenproblems (heads x head_dim^2) run one BLAS thread each, spread
+    over the usable cores by a thread pool (numpy's linear algebra releases the GIL): on all BLAS
+    threads at once they contended with each other and with any other work on the machine."""
     by_layer: dict[int, dict[str, np.ndarray]] = {}
     for r in records:
         if r.gram is not None:
@@ -233,8 +238,30 @@ def build_invariants(
     ov = np.full((layers, heads, kk), np.nan)
     mlp = np.full((layers, len(QUANTILES), 2), np.nan)
     neurons = np.zeros(layers, dtype=np.int64)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from .engine.analyse import usable_cores
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(by_layer), desc="invariants", unit="layer", leave=False, delay=0.5)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(usable_cores()) as pool:
+        futures = {
+            layer: pool.submit(layer_invariants, grams, geometry, k) for layer, grams in by_layer.items()
+        }
+        results = {}
+        for layer, future in futures.items():
+            results[layer] = future.result()
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     for layer, grams in by_layer.items():
-        inv = layer_invariants(grams, geometry, k)
+        inv = results[layer]
         if inv["qk"] is not None:
             qk[layer] = inv["qk"]
         if inv["ov"] is not None:
