@@ -211,12 +211,13 @@ std::vector<JobResult> run_analyse(const std::vector<std::shared_ptr<TensorFile>
 PYBIND11_MODULE(_core, m) {
     m.doc() = "weightprint-fast native engine";
     // The package's error hierarchy starts here, so that the engine's errors are its members
-    // (errors.py adds the Python-side ones under the same base).
+    // (errors.py adds the Python-side ones under the same base). The translator is local: other
+    // pybind11 modules (usearch) keep their own exceptions.
     static py::exception<BaseErrorTag> base_error(m, "WeightprintError", PyExc_ValueError);
     static py::exception<FormatError> format_error(m, "WeightprintFormatError", base_error.ptr());
     static py::exception<FileAccessError> input_error(m, "InputError", base_error.ptr());
     static py::exception<EngineErrorTag> engine_error(m, "EngineError", base_error.ptr());
-    py::register_exception_translator([](std::exception_ptr p) {
+    py::register_local_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const py::error_already_set&) {

@@ -155,3 +155,25 @@ def test_a_damaged_index_is_rebuilt_from_the_store(tmp_path, fingerprint):
         for f in index_directory(db).glob("*.usearch"):
             f.write_bytes(os.urandom(100))
         assert len(SketchIndex.open(db).graphs["coordinates"]) == 1
+
+
+def test_the_index_librarys_errors_stay_its_own(tmp_path):
+    """The engine's exception translator is local to its module: a damaged usearch file raises
+    usearch's error, not one of this package's (the index catches it and rebuilds)."""
+    from weightprint_fast.zoo.index import new_graph
+
+    bad = tmp_path / "bad.usearch"
+    bad.write_bytes(b"x" * 50)
+    with pytest.raises(RuntimeError) as raised:
+        new_graph(4).load(str(bad))
+    assert not isinstance(raised.value, wf.WeightprintError)
+
+
+def test_a_current_index_is_mapped_and_still_follows_later_writes(tmp_path, fingerprint):
+    with FingerprintStore(tmp_path / "s.db") as db:
+        db.put("a", Stamp(1, 1.0), fingerprint)
+        SketchIndex.open(db)
+        index = SketchIndex.open(db)
+        assert index.viewed and len(index.graphs["coordinates"]) == 1
+        db.put("b", Stamp(1, 1.0), fingerprint)
+        assert index.refresh(db) and not index.viewed and len(index.graphs["coordinates"]) == 2

@@ -78,30 +78,42 @@ class SketchIndex:
         self.directory = directory
         self.graphs = {kind: new_graph(dims) for kind, dims in KINDS.items()}
         self.rows, self.top_seq = -1, 0
+        self.viewed = False  # graphs memory-mapped read-only (refresh loads them first)
 
     @classmethod
     def open(cls, db: FingerprintStore, save: bool = True) -> SketchIndex:
-        """The store's index, loaded if saved and current, else brought up to date (and saved
-        when ``save`` and the directory is writable)."""
+        """The store's index: memory-mapped read-only when saved and current (a search of a
+        million models then reads only the pages it touches), else loaded, brought up to date
+        and saved (when ``save`` and the directory is writable)."""
         index = cls(index_directory(db))
-        index._load()
+        if index._load(view_if=db.state()):
+            return index
         if index.refresh(db) and save:
             index.save()
         return index
 
-    def _load(self) -> None:
+    def _load(self, view_if: tuple[int, int]) -> bool:
+        """Loads the saved graphs (memory-mapped when their state is ``view_if``); returns
+        whether they were mapped, current and read-only."""
         try:
             state = json.loads((self.directory / _STATE).read_text())
             if state.get("version") != _VERSION:
-                return
+                return False
+            current = (int(state["rows"]), int(state["top_seq"])) == view_if
             graphs = {}
             for kind in KINDS:
                 g = new_graph(KINDS[kind])
-                g.load(str(self.directory / f"{kind}.usearch"))
+                path = str(self.directory / f"{kind}.usearch")
+                if current:
+                    g.view(path)
+                else:
+                    g.load(path)
                 graphs[kind] = g
         except (OSError, ValueError, RuntimeError, KeyError):
-            return  # missing or damaged: a cache, rebuilt from the store
+            return False  # missing or damaged: a cache, rebuilt from the store
         self.graphs, self.rows, self.top_seq = graphs, int(state["rows"]), int(state["top_seq"])
+        self.viewed = current
+        return current
 
     def refresh(self, db: FingerprintStore) -> bool:
         """Adds the sketches of rows written since, removes those of rows replaced or removed;
@@ -109,6 +121,8 @@ class SketchIndex:
         rows, top = db.state()
         if (rows, top) == (self.rows, self.top_seq):
             return False
+        if self.viewed:  # a mapped graph is read-only: load it to change it
+            self._load(view_if=(-1, -1))
         live = db.seqs()
         for g in self.graphs.values():
             stale = [int(k) for k in np.asarray(g.keys) if int(k) not in live]
