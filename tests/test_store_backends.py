@@ -55,9 +55,9 @@ def fingerprint(models):
 def test_a_rewritten_row_replaces_the_old_one_under_a_new_seq(location, fingerprint):
     with FingerprintStore(location) as db:
         db.put("m", Stamp(1, 1.0), fingerprint)
-        _, first = db.state()
+        _, _, first = db.state()
         db.put("m", Stamp(2, 2.0), fingerprint)
-        rows, second = db.state()
+        _, rows, second = db.state()
         assert rows == 1 and second > first and db.seqs() == {second}
         assert db.get("m").size == 2
 
@@ -177,3 +177,22 @@ def test_a_current_index_is_mapped_and_still_follows_later_writes(tmp_path, fing
         assert index.viewed and len(index.graphs["coordinates"]) == 1
         db.put("b", Stamp(1, 1.0), fingerprint)
         assert index.refresh(db) and not index.viewed and len(index.graphs["coordinates"]) == 2
+
+
+def test_an_index_left_by_a_deleted_store_of_the_same_name_is_not_taken_for_the_new_one(
+    tmp_path, fingerprint, models
+):
+    path = tmp_path / "s.db"
+    with FingerprintStore(path) as db:
+        db.put("old", Stamp(1, 1.0), fingerprint)
+        SketchIndex.open(db)
+    for f in tmp_path.glob("s.db*"):
+        if f.is_file():
+            f.unlink()
+    other = wf.fingerprint(models["family-b"], progress=False)
+    with FingerprintStore(path) as db:  # same path, same row count and seq: another store
+        db.put("new", Stamp(1, 1.0), other)
+        index = SketchIndex.open(db)
+        (seq,) = db.seqs()
+        found = index.nearest("coordinates", wf.lineage_sketch(other).coordinates, 1)
+        assert found[0][0] == seq and found[0][1] > 0.99

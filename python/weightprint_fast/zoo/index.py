@@ -72,12 +72,12 @@ def index_directory(db: FingerprintStore) -> Path:
 
 
 class SketchIndex:
-    """The graphs of one store, current as of (``rows``, ``top_seq``) of its state."""
+    """The graphs of one store (``store_id``), current as of (``rows``, ``top_seq``) of its state."""
 
     def __init__(self, directory: Path):
         self.directory = directory
         self.graphs = {kind: new_graph(dims) for kind, dims in KINDS.items()}
-        self.rows, self.top_seq = -1, 0
+        self.store_id, self.rows, self.top_seq = "", -1, 0
         self.viewed = False  # graphs memory-mapped read-only (refresh loads them first)
 
     @classmethod
@@ -92,14 +92,15 @@ class SketchIndex:
             index.save()
         return index
 
-    def _load(self, view_if: tuple[int, int]) -> bool:
+    def _load(self, view_if: tuple[str, int, int]) -> bool:
         """Loads the saved graphs (memory-mapped when their state is ``view_if``); returns
         whether they were mapped, current and read-only."""
         try:
             state = json.loads((self.directory / _STATE).read_text())
             if state.get("version") != _VERSION:
                 return False
-            current = (int(state["rows"]), int(state["top_seq"])) == view_if
+            saved = (str(state["store_id"]), int(state["rows"]), int(state["top_seq"]))
+            current = saved == view_if
             graphs = {}
             for kind in KINDS:
                 g = new_graph(KINDS[kind])
@@ -111,18 +112,21 @@ class SketchIndex:
                 graphs[kind] = g
         except (OSError, ValueError, RuntimeError, KeyError):
             return False  # missing or damaged: a cache, rebuilt from the store
-        self.graphs, self.rows, self.top_seq = graphs, int(state["rows"]), int(state["top_seq"])
+        self.graphs, (self.store_id, self.rows, self.top_seq) = graphs, saved
         self.viewed = current
         return current
 
     def refresh(self, db: FingerprintStore) -> bool:
         """Adds the sketches of rows written since, removes those of rows replaced or removed;
         returns whether anything changed."""
-        rows, top = db.state()
-        if (rows, top) == (self.rows, self.top_seq):
+        identity, rows, top = db.state()
+        if (identity, rows, top) == (self.store_id, self.rows, self.top_seq):
             return False
         if self.viewed:  # a mapped graph is read-only: load it to change it
-            self._load(view_if=(-1, -1))
+            self._load(view_if=("", -1, -1))
+        if identity != self.store_id:  # saved for another store of this name: start afresh
+            self.graphs = {kind: new_graph(dims) for kind, dims in KINDS.items()}
+            self.top_seq = 0
         live = db.seqs()
         for g in self.graphs.values():
             stale = [int(k) for k in np.asarray(g.keys) if int(k) not in live]
@@ -138,7 +142,7 @@ class SketchIndex:
         for kind, (keys, vectors) in fresh.items():
             if keys:
                 self.graphs[kind].add(np.array(keys, dtype=np.uint64), np.stack(vectors), threads=0)
-        self.rows, self.top_seq = rows, top
+        self.store_id, self.rows, self.top_seq = identity, rows, top
         return True
 
     def save(self) -> None:
@@ -151,7 +155,13 @@ class SketchIndex:
                 g.save(str(tmp))
                 os.replace(tmp, self.directory / f"{kind}.usearch")
             tmp = self.directory / f"{_STATE}.tmp{os.getpid()}"
-            tmp.write_text(json.dumps({"version": _VERSION, "rows": self.rows, "top_seq": self.top_seq}))
+            state = {
+                "version": _VERSION,
+                "store_id": self.store_id,
+                "rows": self.rows,
+                "top_seq": self.top_seq,
+            }
+            tmp.write_text(json.dumps(state))
             os.replace(tmp, self.directory / _STATE)
 
     def __len__(self) -> int:

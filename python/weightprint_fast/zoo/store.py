@@ -19,6 +19,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ CREATE TABLE checkpoints (
     updated REAL NOT NULL
 )
 """
+# The store's identity: a random id made with it, so that an index saved for another store of
+# the same name (deleted and made again) is never taken for this one's.
+_IDENTITY_TABLE = "CREATE TABLE store_identity (id TEXT NOT NULL)"
 _POSTGRES_SEQUENCE = "CREATE SEQUENCE IF NOT EXISTS checkpoints_seq"
 _POSTGRES_TABLE = """
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -211,6 +215,8 @@ class FingerprintStore:
                     if not self._tables(db):
                         db.execute(_POSTGRES_SEQUENCE)
                         db.execute(_POSTGRES_TABLE)
+                        db.execute(_IDENTITY_TABLE)
+                        db.execute("INSERT INTO store_identity VALUES (%s)", (uuid.uuid4().hex,))
             return db
         assert self.path is not None
         if self.readonly:
@@ -222,7 +228,16 @@ class FingerprintStore:
         lite = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
         # A database with tables of its own is someone else's: never add ours to it.
         if not self._tables(lite):
-            lite.execute(_SQLITE_TABLE)
+            lite.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._tables(lite):  # another process may have made it meanwhile
+                    lite.execute(_SQLITE_TABLE)
+                    lite.execute(_IDENTITY_TABLE)
+                    lite.execute("INSERT INTO store_identity VALUES (?)", (uuid.uuid4().hex,))
+                lite.execute("COMMIT")
+            except BaseException:
+                lite.execute("ROLLBACK")
+                raise
         lite.execute("PRAGMA journal_mode=WAL")
         return lite
 
@@ -271,6 +286,8 @@ class FingerprintStore:
         try:
             self._db.execute("ALTER TABLE checkpoints RENAME TO checkpoints_first_schema")
             self._db.execute(_SQLITE_TABLE)
+            self._db.execute(_IDENTITY_TABLE)
+            self._db.execute("INSERT INTO store_identity VALUES (?)", (uuid.uuid4().hex,))
             for path, size, mtime, sha, status, error, text, updated in rows:
                 fp = decode_fingerprint(text, path) if text is not None else None
                 tokens, coordinates = _sketch_bytes(fp)
@@ -361,11 +378,13 @@ class FingerprintStore:
             ).fetchall()
         return [StoredCheckpoint(*r) for r in rows]
 
-    def state(self) -> tuple[int, int]:
-        """(rows, largest seq): what a search index compares to know whether it is current."""
+    def state(self) -> tuple[str, int, int]:
+        """(store id, rows, largest seq): what a search index compares to know whether it is of
+        this store and current."""
         with self._errors("read"):
             n, top = self._execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM checkpoints").fetchone()
-        return int(n), int(top)
+            (identity,) = self._execute("SELECT id FROM store_identity").fetchone() or ("",)
+        return str(identity), int(n), int(top)
 
     def sketches(self, after: int = 0) -> Iterator[tuple[int, LineageSketch]]:
         """(seq, sketch) of every ok row with a seq above ``after``, in seq order."""
@@ -409,7 +428,7 @@ class FingerprintStore:
         return (StoredCheckpoint(*r) for r in rows)
 
     def __len__(self) -> int:
-        return self.state()[0]
+        return self.state()[1]
 
     def remove(self, checkpoint: str) -> bool:
         with self._errors("write"):
