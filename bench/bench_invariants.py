@@ -23,12 +23,13 @@ import weightprint_fast as wf
 from make_checkpoint import write_checkpoint
 
 
-def _burn(stop) -> None:
+def _burn(stop, parent: int) -> None:
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     import numpy as np
 
     a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
-    while not stop.is_set():
+    # Also ends when the benchmark does (killed: the burner is reparented), never orphaned.
+    while not stop.is_set() and os.getppid() == parent:
         a = a @ a
         a /= np.abs(a).max()
 
@@ -68,7 +69,10 @@ def main() -> None:
                 stop = ctx.Event()
                 burners = []
                 if condition == "loaded":
-                    burners = [ctx.Process(target=_burn, args=(stop,)) for _ in range(os.cpu_count() or 1)]
+                    burners = [
+                        ctx.Process(target=_burn, args=(stop, os.getpid()), daemon=True)
+                        for _ in range(os.cpu_count() or 1)
+                    ]
                     for p in burners:
                         p.start()
                     time.sleep(1.0)
