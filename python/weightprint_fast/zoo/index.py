@@ -61,6 +61,18 @@ def new_graph(dims: int):
     )
 
 
+def _seal(path: Path, span: int = 1 << 20) -> str:
+    """Size and sha256 of a file's first and last MiB: what a truncated or overwritten graph
+    changes, read in a few milliseconds whatever the graph's size."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(span))
+        f.seek(max(0, size - span))
+        h.update(f.read(span))
+    return h.hexdigest()
+
+
 def index_directory(db: FingerprintStore) -> Path:
     """Where the index of ``db`` lives: beside an SQLite file; for a PostgreSQL store, under
     $XDG_CACHE_HOME (or ~/.cache)/weightprint-fast/indexes/, named by the URL's digest."""
@@ -105,6 +117,10 @@ class SketchIndex:
             for kind in KINDS:
                 g = new_graph(KINDS[kind])
                 path = str(self.directory / f"{kind}.usearch")
+                # usearch trusts the sizes inside its file: a damaged one could crash the parse,
+                # so a graph whose size or ends differ from what was saved is rebuilt instead.
+                if _seal(Path(path)) != state["seals"][kind]:
+                    return False
                 if current:
                     g.view(path)
                 else:
@@ -148,11 +164,14 @@ class SketchIndex:
     def save(self) -> None:
         """Writes the graphs and their state (each file replaced whole); a directory that cannot
         be written leaves the index in memory only."""
-        with contextlib.suppress(OSError, RuntimeError):  # usearch reports a failed write as RuntimeError
+        # usearch reports a failed write as RuntimeError
+        with contextlib.suppress(OSError, RuntimeError):
             self.directory.mkdir(parents=True, exist_ok=True)
+            seals = {}
             for kind, g in self.graphs.items():
                 tmp = self.directory / f"{kind}.usearch.tmp{os.getpid()}"
                 g.save(str(tmp))
+                seals[kind] = _seal(tmp)
                 os.replace(tmp, self.directory / f"{kind}.usearch")
             tmp = self.directory / f"{_STATE}.tmp{os.getpid()}"
             state = {
@@ -160,6 +179,7 @@ class SketchIndex:
                 "store_id": self.store_id,
                 "rows": self.rows,
                 "top_seq": self.top_seq,
+                "seals": seals,
             }
             tmp.write_text(json.dumps(state))
             os.replace(tmp, self.directory / _STATE)
