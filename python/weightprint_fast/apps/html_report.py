@@ -15,6 +15,7 @@ from typing import Optional, Union
 
 from .._version import __version__
 from ..compare import DEFAULT_THRESHOLDS, Comparison, ComparisonMatrix
+from ..compare.coordinates import NULL_STD
 from ..compare.legend import MATRIX_LEGEND, VERDICT_CODES
 from ..display import cell, html_table
 from ..fingerprint import Fingerprint
@@ -64,8 +65,8 @@ def _evidence(c: Comparison) -> str:
             [
                 "sketch cosine (shared weight coordinates)",
                 c.sketch_cosine,
-                "0 +- 0.0625",
-                "derived at >= 0.25",
+                f"0 +- {NULL_STD:.4f}",
+                f"derived at >= {t.shared_coordinates}",
             ]
         )
     rows.append(

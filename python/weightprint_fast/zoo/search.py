@@ -63,7 +63,8 @@ def search(
         seqs = index.candidates(
             lineage_sketch(q), tokens, max(1, tokens // 2) if candidates else COORDINATE_CANDIDATES
         )
-        seqs += [s for s in db.unsketched() if s not in set(seqs)]
+        proposed = set(seqs)
+        seqs += [s for s in db.unsketched() if s not in proposed]
         hits = []
         for row in db.by_seq(seqs):
             fp = row.fingerprint().renamed(row.path)
