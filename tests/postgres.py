@@ -14,11 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+import system_tools
+
 
 def binaries() -> Optional[Path]:
     """The directory holding initdb and pg_ctl, or None where the server is not installed."""
     for found in [
-        shutil.which("pg_ctl"),
+        system_tools.find("pg_ctl"),
         *sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True),
     ]:
         if found and Path(found).with_name("initdb").exists():
@@ -59,12 +61,13 @@ class Server:
     def _run(self, tool: str, *args: str) -> None:
         cmd = [str(self.bin / tool), *args]
         if self.user is not None:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
-        # The server is not the code under test: no sanitizer runtime preloaded into it (check.sh).
-        env = {
-            k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")
-        }
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=self.root, env=env)
+            runuser = system_tools.find("runuser")
+            if runuser is None:
+                raise RuntimeError("runuser (util-linux) is needed to start the server as root")
+            cmd = [runuser, "-u", self.user, "--", *cmd]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, cwd=self.root, env=system_tools.environment()
+        )
         if done.returncode != 0:
             raise RuntimeError(
                 f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"

@@ -2,16 +2,15 @@
 headless browser (Chromium from Debian's packages; skipped with the reason where it is absent)
 and asserting on what the page shows."""
 
-import os
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
+import system_tools
 from weightprint_fast.apps import cli, demo
 
-BROWSER = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+BROWSER = system_tools.find("chromium", "chromium-browser", "google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +36,9 @@ def _browser(*args: str) -> subprocess.CompletedProcess:
     if BROWSER is None:
         pytest.skip("no headless browser: apt-get install chromium")
     cmd = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
-    # The browser is not the code under test: no sanitizer runtime preloaded into it (check.sh).
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True, env=env)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, check=True, env=system_tools.environment()
+    )
 
 
 def test_the_report_exits_with_the_first_models_closest_verdict(report):
