@@ -84,7 +84,7 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
                    std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = n / g;
     const double* weights = s.weights.empty() ? nullptr : s.weights.data();
-    const size_t panel = panel_rows(n);
+    const size_t panel = g == 1 ? cache_panel_rows(n) : panel_rows(n);
     const auto& L = blas::require();
     const int workers = panel_workers(a.rows, panel, threads);
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));

@@ -43,7 +43,7 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
         col_hash[j] = mix(j ^ 0x5EEDC01ull);
         col_sign[j] = (col_hash[j] >> 63) ? -1.0 : 1.0;
     }
-    const size_t panel = panel_rows(n);
+    const size_t panel = cache_panel_rows(n);
     const int workers = panel_workers(a.rows, panel, threads);
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
     std::vector<int> finite(static_cast<size_t>(workers), 1);

@@ -159,6 +159,41 @@ def test_a_peft_model_is_fingerprinted_merged_and_left_untouched(llama, tmp_path
     assert wf.compare(fp, wf.fingerprint(model, progress=False)).related
 
 
+def _lora(model, **config):
+    import copy
+
+    peft = pytest.importorskip("peft")
+    return peft.get_peft_model(
+        copy.deepcopy(model),
+        peft.LoraConfig(
+            r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False, **config
+        ),
+    )
+
+
+def test_a_peft_models_adapter_fingerprints_as_its_saved_adapter_directory(llama, tmp_path):
+    model, _ = llama
+    tuned = _lora(model, lora_alpha=16, use_rslora=True)  # a scale of 16 / sqrt(4): it counts
+    fp = wf.fingerprint(tuned, peft="adapter", progress=False)
+    tuned.save_pretrained(tmp_path)
+    oracle = wf.fingerprint(tmp_path, progress=False)
+    assert fp.meta["format"] == oracle.meta["format"] == "lora"
+    assert fp.types == oracle.types == ["q", "v", "down"]
+    assert np.allclose(fp.std_vector, oracle.std_vector, rtol=1e-6)
+    assert np.allclose(fp.singular_values, oracle.singular_values, rtol=1e-6, equal_nan=True)
+
+
+def test_a_dora_adapter_is_refused_with_the_setting_that_reads_it(llama):
+    tuned = _lora(model=llama[0], use_dora=True)
+    with pytest.raises(wf.InputError, match="DoRA.*peft='merged'"):
+        wf.fingerprint(tuned, peft="adapter", progress=False)
+
+
+def test_the_adapter_setting_on_a_model_without_adapters_is_an_input_error(llama):
+    with pytest.raises(wf.InputError, match="needs a PEFT model"):
+        wf.fingerprint(llama[0], peft="adapter", progress=False)
+
+
 def test_a_tensor_off_the_cpu_is_an_input_error_saying_so(llama):
     torch = pytest.importorskip("torch")
     meta = {"model.layers.0.self_attn.q_proj.weight": torch.empty((4, 4), device="meta")}

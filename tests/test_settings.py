@@ -15,6 +15,7 @@ from weightprint_fast.apps import cli
         ("normalize", "l1"),
         ("feature", "sqrt"),
         ("nonfinite", "ignore"),
+        ("peft", "unmerged"),
         ("top_k", 0),
         ("n_clusters", 0),
         ("tol", 1.5),

@@ -99,6 +99,36 @@ def test_anchor_words_are_found_however_a_tokenizer_marks_a_word_start():
     assert anchor_ids(["x", "▁of", "Ġthe", "▁the"], False) == {" the": 2, " of": 1}
 
 
+@pytest.mark.parametrize("wordpiece", [False, True])
+def test_anchor_ids_are_the_first_token_whose_canonical_spelling_is_the_word(wordpiece):
+    rng = np.random.default_rng(7)
+    marks = ["", " ", "Ġ", "▁", "##"]
+    words = [w[1:] for w in ANCHOR_WORDS] + ["thee", "zz", ""]
+    tokens = [str(rng.choice(marks)) + str(rng.choice(words)) for _ in range(3000)]
+    expected: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        c = canonical(t, wordpiece)
+        if c in ANCHOR_WORDS:
+            expected.setdefault(c, i)
+    assert anchor_ids(tokens, wordpiece) == {w: expected[w] for w in ANCHOR_WORDS if w in expected}
+
+
+def test_vocabulary_sketch_hashes_are_blake2b_prefixes():
+    import hashlib
+
+    from weightprint_fast.readers.vocabulary import _hashes
+
+    tokens = ["the", "Ġof", "▁and", "the", "\udcff"]
+    want = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(t.encode("utf-8", "replace"), digest_size=8).digest(), "little")
+            >> 12
+            for t in tokens
+        }
+    )
+    assert _hashes(tokens).tolist() == want
+
+
 def test_tokenizer_json_vocabularies_of_each_model_type_are_read(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     with_tokenizer(tmp_path, {"the": 1, "##s": 0, "of": 2}, "WordPiece")

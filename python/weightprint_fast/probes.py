@@ -51,12 +51,19 @@ def canonical(token: str, wordpiece: bool) -> Optional[str]:
 
 def anchor_ids(tokens: Sequence[str], wordpiece: bool) -> dict[str, int]:
     """Anchor word -> the first token id that spells it, for the anchors the vocabulary has."""
-    wanted = set(ANCHOR_WORDS)
+    # Every spelling whose canonical() is an anchor word: one set lookup per token, not a
+    # canonical() call (a 150k-token vocabulary is scanned in milliseconds).
+    if wordpiece:
+        spelling = {w[1:]: w for w in ANCHOR_WORDS}
+    else:
+        spelling = {m + w[1:]: w for w in ANCHOR_WORDS for m in (" ", "\u0120", "\u2581")}
     found: dict[str, int] = {}
     for i, t in enumerate(tokens):
-        c = canonical(t, wordpiece)
-        if c in wanted and c not in found:
-            found[c] = i
+        w = spelling.get(t)
+        if w is not None and w not in found:
+            found[w] = i
+            if len(found) == len(ANCHOR_WORDS):
+                break
     return {w: found[w] for w in ANCHOR_WORDS if w in found}
 
 

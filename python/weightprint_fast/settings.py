@@ -14,6 +14,7 @@ from .errors import InputError
 from .vectors import FEATURES, NORMALIZATIONS
 
 NONFINITE = ("exclude", "refuse")
+PEFT = ("merged", "adapter")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Settings:
     matrices' own spectra); ``name_patterns``: extra naming rules {regex with
     ``(?P<layer>\\d+)``: type}; ``progress``: a progress bar on stderr (None: only when stderr
     is a terminal or in a Jupyter kernel); ``download``: fetch a Hub reference that is not in the
-    local cache (weights, config and tokenizer only; never by default).
+    local cache (weights, config and tokenizer only; never by default); ``peft``: what a PEFT
+    model in memory is fingerprinted as: ``"merged"`` (the base with its LoRA deltas merged) or
+    ``"adapter"`` (the deltas alone, as its saved adapter directory would be).
     """
 
     top_k: int = 16
@@ -47,6 +50,7 @@ class Settings:
     name_patterns: Optional[Mapping[str, str]] = None
     progress: Optional[bool] = None
     download: bool = False
+    peft: str = "merged"
 
     #: Allowed values of the string settings (the CLI's choices).
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -54,6 +58,7 @@ class Settings:
         "feature": FEATURES,
         "method": METHODS,
         "nonfinite": NONFINITE,
+        "peft": PEFT,
     }
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Optional
 
@@ -110,20 +110,58 @@ def read_adapter(
     if not pairs:
         raise WeightprintFormatError(f"{weights}: no lora_A/lora_B tensors found")
     transposed = bool(config.get("fan_in_fan_out"))
-    factors, shapes = {}, []
+    factors, modules = {}, {}
     for module, ab in pairs.items():
-        a, b = f.read(by_name[ab["A"]]), f.read(by_name[ab["B"]])
+        name = module.removeprefix("base_model.model.") + ".weight"
+        factors[name] = (f.read(by_name[ab["A"]]), f.read(by_name[ab["B"]]))
+        modules[name] = module
+    records, families = adapter_records(
+        factors,
+        lambda name, rank: _scale(config, modules[name], rank, path / ADAPTER_CONFIG),
+        transposed,
+        top_k,
+        name_patterns,
+        base_config or {},
+        str(weights),
+    )
+    info = SourceInfo(
+        str(path),
+        "lora",
+        str(config.get("base_model_name_or_path") or "lora"),
+        families,
+        sum(math.prod(t.shape) for t in f.tensors),
+        dict(Counter(t.dtype for t in f.tensors)),
+        {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
+    )
+    return records, info
+
+
+def adapter_records(
+    factors: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    scale_of: Callable[[str, int], float],
+    transposed: bool,
+    top_k: int,
+    name_patterns: Optional[Mapping[str, str]],
+    base_config: Mapping,
+    where: str,
+) -> tuple[list[MatrixRecord], list[str]]:
+    """Records of LoRA deltas, one per projection part, and the naming families they matched.
+    ``factors``: adapted weight name (as the base model's) -> (A (r x in), B (out x r));
+    ``scale_of(name, r)``: the scale of its delta; ``transposed``: the base stores its weights
+    (in x out) (PEFT's ``fan_in_fan_out``)."""
+    shapes, scales = [], {}
+    for name, (a, b) in factors.items():
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
             raise WeightprintFormatError(
-                f"{weights}: module '{module}': lora_A {a.shape} and lora_B {b.shape} do not chain"
+                f"{where}: module '{name.removesuffix('.weight')}': lora_A {a.shape} and lora_B {b.shape} "
+                "do not chain"
             )
-        name = module.removeprefix("base_model.model.") + ".weight"
-        factors[name] = (a, b, _scale(config, module, a.shape[0], path / ADAPTER_CONFIG))
         shapes.append((name, (a.shape[1], b.shape[0]) if transposed else (b.shape[0], a.shape[1])))
-    mapped = map_tensors(shapes, read_architecture(base_config or {}, f"{path} (base config)"), name_patterns)
+        scales[name] = scale_of(name, a.shape[0])
+    mapped = map_tensors(shapes, read_architecture(base_config, f"{where} (base config)"), name_patterns)
     records = []
     for mt in mapped:
-        a, b, scale = factors[mt.name]
+        (a, b), scale = factors[mt.name], scales[mt.name]
         for part in mt.parts:
             rows, cols = part_indices(part, mt.shape)
             # dW is stored (out x in); a transposed (Conv1D) part's rows are dW's columns.
@@ -141,13 +179,4 @@ def read_adapter(
                     part.expert,
                 )
             )
-    info = SourceInfo(
-        str(path),
-        "lora",
-        str(config.get("base_model_name_or_path") or "lora"),
-        sorted({m.family for m in mapped}),
-        sum(math.prod(t.shape) for t in f.tensors),
-        dict(Counter(t.dtype for t in f.tensors)),
-        {"rank": config.get("r"), "lora_alpha": config.get("lora_alpha"), "modules": len(pairs)},
-    )
-    return records, info
+    return records, sorted({m.family for m in mapped})

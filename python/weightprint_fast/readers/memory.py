@@ -1,7 +1,9 @@
 """In-memory models through the same engine and the same verdicts: a mapping of tensor names to
 numpy arrays or torch tensors (CPU; float32, float16, bfloat16, float64), a ``torch.nn.Module``
 or transformers ``PreTrainedModel`` (configuration from ``model.config``), or a PEFT
-``PeftModel`` (its LoRA deltas merged into copies of the adapted weights, the model untouched).
+``PeftModel``: by default its LoRA deltas merged into copies of the adapted weights (the model
+untouched); with ``Settings.peft = "adapter"`` the deltas alone, from its factors, as its saved
+adapter directory is fingerprinted (readers/lora.py).
 
 Each tensor becomes a one-tensor engine file over its own buffer (``_core.MemoryTensorFile``),
 read in place: contiguous numpy arrays and CPU tensors are not copied (bfloat16 is passed as
@@ -13,6 +15,7 @@ the directory ``config._name_or_path`` names, when it is one on this machine.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -24,6 +27,7 @@ from ..architecture import read_architecture
 from ..engine.analyse import TensorFileSet
 from ..errors import InputError
 from ..settings import Settings
+from .lora import adapter_records
 from .records import MatrixRecord, SourceInfo
 from .tensor_files import plan_tensors, read_planned
 from .vocabulary import read_vocabulary
@@ -91,11 +95,73 @@ def _buffer(name: str, value: Any) -> tuple[str, tuple[int, ...], np.ndarray]:
     return dtype, tuple(value.shape), array
 
 
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def _active_adapter(model: Any) -> str:
+    adapter = getattr(model, "active_adapter", "default")
+    return adapter[0] if isinstance(adapter, (list, tuple)) else adapter
+
+
+def _lora_modules(model: Any, adapter: str):
+    """(name of the adapted weight as the base model's, LoRA layer) for every layer of ``adapter``."""
+    for module_name, module in model.named_modules():
+        if hasattr(module, "get_delta_weight") and adapter in getattr(module, "lora_A", {}):
+            yield module_name.removeprefix("base_model.model.") + ".weight", module
+
+
+def read_peft_adapter(model: Any, settings: Settings) -> tuple[list[MatrixRecord], SourceInfo]:
+    """Records of a PEFT model's LoRA deltas, from its factors and each layer's own scale."""
+    adapter = _active_adapter(model)
+    config = model.peft_config[adapter]
+    base = _config(model.get_base_model())
+    label = str(getattr(config, "base_model_name_or_path", None) or base.get("_name_or_path") or "lora")
+    factors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    scales: dict[str, float] = {}
+    dtypes: Counter[str] = Counter()
+    for name, module in _lora_modules(model, adapter):
+        if getattr(module, "use_dora", {}).get(adapter):
+            raise InputError(
+                f"{label}: '{name}' is a DoRA layer, whose delta is not B @ A; "
+                "fingerprint it with peft='merged'"
+            )
+        a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
+        dtypes.update([str(a.dtype).removeprefix("torch."), str(b.dtype).removeprefix("torch.")])
+        factors[name] = (a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy())
+        scales[name] = float(module.scaling[adapter])
+    if not factors:
+        raise InputError(f"{label}: the PEFT model has no LoRA layers of its adapter '{adapter}'")
+    records, families = adapter_records(
+        factors,
+        lambda name, _rank: scales[name],
+        bool(getattr(config, "fan_in_fan_out", False)),
+        settings.top_k,
+        settings.name_patterns,
+        base,
+        f"{label} (PEFT adapter '{adapter}')",
+    )
+    info = SourceInfo(
+        f"{label} (LoRA adapter '{adapter}')",
+        "lora",
+        label,
+        families,
+        sum(a.size + b.size for a, b in factors.values()),
+        dict(dtypes),
+        {
+            "rank": getattr(config, "r", None),
+            "lora_alpha": getattr(config, "lora_alpha", None),
+            "modules": len(factors),
+        },
+    )
+    info.extra["name"] = info.source
+    return records, info
+
+
 def _peft_merged(model: Any) -> dict[str, Any]:
     """A PeftModel's state with each adapted weight replaced by a copy with its delta merged
     (``get_delta_weight`` of every LoRA layer of the active adapter); names as the base model's."""
-    adapter = getattr(model, "active_adapter", "default")
-    adapter = adapter[0] if isinstance(adapter, (list, tuple)) else adapter
+    adapter = _active_adapter(model)
     state: dict[str, Any] = {}
     merged: dict[str, Any] = {}
     for module_name, module in model.named_modules():
@@ -127,7 +193,7 @@ def in_memory_tensors(model: Any) -> tuple[dict[str, Any], dict, str]:
         return dict(model), {}, "in-memory tensors"
     config = _config(model)
     label = str(config.get("_name_or_path") or type(model).__name__)
-    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+    if _is_peft(model):
         base = _config(model.get_base_model())
         return _peft_merged(model), base, str(base.get("_name_or_path") or label) + " (LoRA merged)"
     return dict(model.state_dict()), config, label
@@ -138,6 +204,10 @@ def read_in_memory(
 ) -> tuple[list[MatrixRecord], SourceInfo]:
     """Records of every projection matrix of an in-memory model (``config`` overrides the
     model's own configuration, e.g. for a bare mapping)."""
+    if settings.peft == "adapter":
+        if not _is_peft(model):
+            raise InputError(f"peft='adapter' needs a PEFT model, not a {type(model).__name__}")
+        return read_peft_adapter(model, settings)
     tensors, own_config, label = in_memory_tensors(model)
     cfg = dict(config) if config is not None else own_config
     files, paths = [], []
