@@ -99,6 +99,7 @@ class Settings:
             "nonfinite": self.nonfinite,
             "invariants": self.invariants,
             "name_patterns": dict(self.name_patterns) if self.name_patterns else None,
+            "peft": self.peft,
         }
 
 
