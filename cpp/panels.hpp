@@ -33,7 +33,8 @@ inline int panel_workers(size_t rows, size_t panel, int threads) {
 }
 
 // Decodes rows [first, first + count) into buf (row i at buf + i * cols); false if any is not finite.
-inline bool decode_panel(const MatrixView& a, size_t first, size_t count, double* buf) {
+template <typename Out>
+bool decode_panel(const MatrixView& a, size_t first, size_t count, Out* buf) {
     for (size_t i = 0; i < count; ++i) decode_range(a.dtype, a.row(first + i), 0, a.cols, buf + i * a.cols);
     return all_finite(buf, count * a.cols);
 }

@@ -54,7 +54,14 @@ def test_probe_product_matches_numpy(rng, columns, threads):
     p = rng.standard_normal((7, 700 if columns else 90))
     got = engine().probe_product(a, "F32", 700, 90, engine().ProbeSpec(p, columns), threads)
     want = p @ a.astype(np.float64) if columns else a.astype(np.float64) @ p.T
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-11)
+    assert_single_precision_product(got, want, np.abs(p) @ np.abs(a) if columns else np.abs(a) @ np.abs(p).T)
+
+
+def assert_single_precision_product(got, want, terms):
+    """The products run in single precision (probe.cpp): each within 1e-5 of the sum of its
+    terms' magnitudes (float32 rounding is 6e-8 a step; a missing or misplaced term is far more)."""
+    assert got.shape == want.shape
+    assert np.all(np.abs(got - want) <= 1e-5 * terms)
 
 
 def test_probe_product_decodes_bf16(rng):
@@ -63,7 +70,7 @@ def test_probe_product_decodes_bf16(rng):
     p = rng.standard_normal((3, 16))
     decoded = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
     got = engine().probe_product(bits, "BF16", 32, 16, engine().ProbeSpec(p), 1)
-    np.testing.assert_allclose(got, decoded @ p.T, rtol=1e-12, atol=1e-12)
+    assert_single_precision_product(got, decoded @ p.T, np.abs(decoded) @ np.abs(p).T)
 
 
 def test_probe_product_refuses_probes_of_the_wrong_length(rng):
@@ -204,8 +211,8 @@ def test_token_forms_match_the_dense_products(base_fp):
     tf = base_fp.token_forms
     assert tf is not None and tf.words == list(ANCHOR_WORDS)
     want = dense_forms(llama(0), tf.words)
-    for f, x in want.items():
-        np.testing.assert_allclose(tf.forms[f], x, rtol=1e-9, atol=1e-9 * np.abs(x).max())
+    for f, x in want.items():  # probe products in single precision (probe.cpp)
+        np.testing.assert_allclose(tf.forms[f], x, rtol=1e-4, atol=1e-5 * np.abs(x).max())
 
 
 def test_token_forms_survive_a_json_round_trip(base_fp, tmp_path):
