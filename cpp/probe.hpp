@@ -20,7 +20,8 @@ struct ProbeSpec {
 // Throws std::invalid_argument unless the probes match the dimension they multiply.
 void check_probe(const MatrixView& a, const ProbeSpec& spec);
 
-// A P^T (rows x count) or P A (count x cols), row-major, in double. Throws std::domain_error if
+// A P^T (rows x count) or P A (count x cols), row-major: each panel's product in single precision,
+// the panels summed in double. Throws std::domain_error if
 // the matrix holds NaN or Inf, std::invalid_argument on a bad spec. Checks `cancel` between panels.
 std::vector<double> probe_product(const MatrixView& a, const ProbeSpec& spec, int threads,
                                   const std::atomic<bool>* cancel = nullptr);
