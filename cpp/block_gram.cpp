@@ -55,35 +55,24 @@ void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const 
     const auto& L = blas::require();
     std::vector<int> finite(static_cast<size_t>(std::max(1, threads)), 1);
     parallel_ranges(threads, blocks, [&](int w, size_t b0, size_t b1) {
-        if (g == 1) {
-            // A row's squared (weighted) norm, in double: a BLAS call per row would cost more than the sum.
-            std::vector<double> row(n);
-            for (size_t b = b0; b < b1 && !(cancel && *cancel); ++b) {
-                decode_range(a.dtype, a.row(b), 0, n, row.data());
-                if (!all_finite(row.data(), n)) {
-                    finite[static_cast<size_t>(w)] = 0;
-                    return;
-                }
-                double sum = 0;
-                if (!weights)
-                    for (size_t j = 0; j < n; ++j) sum += row[j] * row[j];
-                else
-                    for (size_t j = 0; j < n; ++j) sum += (row[j] * weights[j]) * (row[j] * weights[j]);
-                out[b] = sum;
-            }
-            return;
-        }
         std::vector<double> buf(g * n);
         for (size_t b = b0; b < b1 && !(cancel && *cancel); ++b) {
             if (!decode_rows(a, b * g, g, weights, nullptr, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }
+            double* gb = out.data() + b * g * g;
+            if (g == 1) {  // a row's squared norm: a BLAS call per row would cost more than the sum
+                double sum = 0;
+                for (size_t j = 0; j < n; ++j) sum += buf[j] * buf[j];
+                *gb = sum;
+                continue;
+            }
             // buf is n x g column-major (one row of A per column): G = buf^T buf.
             const char uplo = 'U', trans = 'T';
             const int gi = static_cast<int>(g), ni = static_cast<int>(n);
             const double one = 1.0, zero = 0.0;
-            L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, out.data() + b * g * g, &gi);
+            L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, gb, &gi);
         }
     });
     for (int ok : finite) require_finite(ok != 0);
@@ -95,6 +84,7 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
                    std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = n / g;
     const double* weights = s.weights.empty() ? nullptr : s.weights.data();
+    // Squared norms are element-wise: cache-sized panels; the Gram blocks are BLAS calls.
     const size_t panel = g == 1 ? cache_panel_rows(n) : panel_rows(n);
     const auto& L = blas::require();
     const int workers = panel_workers(a.rows, panel, threads);
@@ -103,33 +93,19 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
     parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {
         std::vector<double>& acc = partial[static_cast<size_t>(w)];
         acc.assign(out.size(), 0.0);
-        if (g == 1) {
-            // Columns' squared (weighted) norms, in double: one pass, not a BLAS call per column.
-            std::vector<double> buf(panel * n);
-            for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
-                const size_t rows = std::min(panel, r1 - p0);
-                if (!decode_panel(a, p0, rows, buf.data())) {
-                    finite[static_cast<size_t>(w)] = 0;
-                    return;
-                }
-                for (size_t i = 0; i < rows; ++i) {
-                    const double* row = buf.data() + i * n;
-                    if (!weights) {
-                        for (size_t j = 0; j < n; ++j) acc[j] += row[j] * row[j];
-                        continue;
-                    }
-                    const double wi = weights[p0 + i];
-                    for (size_t j = 0; j < n; ++j) acc[j] += (row[j] * wi) * (row[j] * wi);
-                }
-            }
-            return;
-        }
         std::vector<double> buf(panel * n);
         for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
             const size_t rows = std::min(panel, r1 - p0);
             if (!decode_rows(a, p0, rows, nullptr, weights, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
+            }
+            if (g == 1) {  // columns' squared norms: one pass, not a BLAS call per column
+                for (size_t i = 0; i < rows; ++i) {
+                    const double* row = buf.data() + i * n;
+                    for (size_t j = 0; j < n; ++j) acc[j] += row[j] * row[j];
+                }
+                continue;
             }
             // buf is n x rows column-major; block b is its g x rows slice at row b*g: G_b += X X^T.
             const char uplo = 'U', trans = 'N';

@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
-#include <vector>
 
 #include "blas.hpp"
 #include "errors.hpp"
@@ -147,27 +146,13 @@ private:
         if (cancel) throw Cancelled();
     }
 
-    // A small matrix that several passes read (moments, spectrum, Gram blocks, probes, sketch)
-    // is decoded once into this worker's buffer (under 8 MB: small means under large_elements)
-    // and the passes read the doubles: decoding a quantized matrix again per pass cost more
-    // than the Gram blocks themselves. Large matrices are streamed from the map by every pass.
-    MatrixView decoded_once(const Job& job, const MatrixView& v) const {
-        const int passes =
-            int(job.stats) + int(job.k > 0) + int(job.gram.block > 0) + int(job.probe.count > 0) + int(job.sketch > 0);
-        if (passes < 2 || v.dtype == DType::F64 || v.size() == 0 || v.size() >= opt_.large_elements) return v;
-        thread_local std::vector<double> buf;
-        buf.resize(v.size());
-        for (size_t i = 0; i < v.rows; ++i) decode_range(v.dtype, v.row(i), 0, v.cols, buf.data() + i * v.cols);
-        return MatrixView{reinterpret_cast<const uint8_t*>(buf.data()), DType::F64, v.rows, v.cols, v.cols, 0, 0};
-    }
-
     void process(size_t j, int threads) {
         const auto t0 = std::chrono::steady_clock::now();
         const Job& job = jobs_[j];
+        const MatrixView& v = views_[j];
         JobResult& r = results_[j];
         const MappedFile& map = files_[job.file]->map();
         map.will_need(spans_[j].offset, spans_[j].len);
-        const MatrixView v = decoded_once(job, views_[j]);
         if (job.stats) {
             r.moments = moments(v, threads, &cancel);
             r.has_stats = true;

@@ -22,28 +22,6 @@ uint64_t mix(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-uint64_t row_hash(size_t i) { return mix(i ^ 0x5EEDB0Bull); }
-
-// Rows [r0, r1) added into acc, each element into its signed bucket; false at a NaN or Inf.
-bool sketch_rows(const MatrixView& a, size_t r0, size_t r1, size_t panel, size_t mask,
-                 const std::vector<uint32_t>& col_bucket, const std::vector<double>& col_sign,
-                 const std::atomic<bool>* cancel, std::vector<double>& acc) {
-    const size_t n = a.cols;
-    std::vector<double> buf(panel * n);
-    for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
-        const size_t rows = std::min(panel, r1 - p0);
-        if (!decode_panel(a, p0, rows, buf.data())) return false;
-        for (size_t i = 0; i < rows; ++i) {
-            const uint64_t rh = row_hash(p0 + i);
-            const auto rb = static_cast<uint32_t>(rh & mask);
-            const double* sign = col_sign.data() + ((rh >> 63) ? n : 0);
-            const double* row = buf.data() + i * n;
-            for (size_t j = 0; j < n; ++j) acc[col_bucket[j] ^ rb] += sign[j] * row[j];
-        }
-    }
-    return true;
-}
-
 }  // namespace
 
 void check_sketch(size_t buckets) {
@@ -59,15 +37,11 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
     if (a.rows == 0 || n == 0) return out;
     // A position's bucket and sign come from a row hash and a column hash: (r ^ c) picks the
     // bucket, the product of their top bits the sign; two positions collide with chance 1/buckets.
-    // Since (r ^ c) & mask = (r & mask) ^ (c & mask), each column's bucket bits and its sign for
-    // either row sign are computed once, outside the loop over elements.
-    std::vector<uint32_t> col_bucket(n);
-    std::vector<double> col_sign(2 * n);  // [0, n): for a row of sign +1; [n, 2n): for -1
+    std::vector<uint64_t> col_hash(n);
+    std::vector<double> col_sign(n);
     for (size_t j = 0; j < n; ++j) {
-        const uint64_t h = mix(j ^ 0x5EEDC01ull);
-        col_bucket[j] = static_cast<uint32_t>(h & mask);
-        col_sign[j] = (h >> 63) ? -1.0 : 1.0;
-        col_sign[n + j] = -col_sign[j];
+        col_hash[j] = mix(j ^ 0x5EEDC01ull);
+        col_sign[j] = (col_hash[j] >> 63) ? -1.0 : 1.0;
     }
     const size_t panel = cache_panel_rows(n);
     const int workers = panel_workers(a.rows, panel, threads);
@@ -76,7 +50,20 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
     parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {
         std::vector<double>& acc = partial[static_cast<size_t>(w)];
         acc.assign(buckets, 0.0);
-        if (!sketch_rows(a, r0, r1, panel, mask, col_bucket, col_sign, cancel, acc)) finite[static_cast<size_t>(w)] = 0;
+        std::vector<double> buf(panel * n);
+        for (size_t p0 = r0; p0 < r1 && !(cancel && *cancel); p0 += panel) {
+            const size_t rows = std::min(panel, r1 - p0);
+            if (!decode_panel(a, p0, rows, buf.data())) {
+                finite[static_cast<size_t>(w)] = 0;
+                return;
+            }
+            for (size_t i = 0; i < rows; ++i) {
+                const uint64_t rh = mix((p0 + i) ^ 0x5EEDB0Bull);
+                const double rs = (rh >> 63) ? -1.0 : 1.0;
+                const double* row = buf.data() + i * n;
+                for (size_t j = 0; j < n; ++j) acc[(rh ^ col_hash[j]) & mask] += rs * col_sign[j] * row[j];
+            }
+        }
     });
     if (cancel && *cancel) throw Cancelled();
     for (int ok : finite) require_finite(ok != 0);
