@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import numpy as np
 
 from ._version import __version__
 from .arrays import decode_array, encode_array
-from .engine.analyse import address_space_limit
+from .engine.analyse import Beside
 from .engine.progress import show_progress
 from .errors import FingerprintFileError, InputError
 from .invariants import Invariants, build_invariants
@@ -281,18 +280,11 @@ def fingerprint(
     """
     settings = resolve(settings, overrides)
     start = time.perf_counter()
-    # scikit-learn takes about a second to import; the engine releases the GIL, so the import
-    # overlaps the weights' pass instead of following it.
-    # Under an address-space limit, two threads that import at once can deadlock in importlib
-    # when one of them runs out of memory: the scikit-learn import then waits its turn.
-    sklearn_import = (
-        None if address_space_limit() is not None else threading.Thread(target=_preimport_kmeans, daemon=True)
-    )
-    if sklearn_import is not None:
-        sklearn_import.start()
+    # scikit-learn takes about a second to import: the import overlaps the weights' pass
+    # instead of following it.
+    sklearn_import = Beside(_preimport_kmeans)
     records, info = read_checkpoint(path, settings, config)
-    if sklearn_import is not None:
-        sklearn_import.join()
+    sklearn_import.result()
     if records and all(r.moments.count == 0 for r in records):
         raise InputError(
             f"{info.source}: no finite value in any of its {len(records)} projection matrices "

@@ -8,10 +8,11 @@ release, progress, Ctrl-C).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -114,6 +115,36 @@ def address_space_limit() -> Optional[int]:
         return None
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+class Beside:
+    """``fn(*args)`` on a thread of its own, while the engine (which releases the GIL) runs;
+    :meth:`result` waits for it and returns its value or raises its error. Under an
+    address-space limit it runs in :meth:`result` instead: there a thread's stack may not fit,
+    and two threads that import at once can deadlock in importlib when one runs out of memory."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self._fn, self._args = fn, args
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        if address_space_limit() is None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn(*self._args)
+        except BaseException as e:  # raised again by result(), in the caller's thread
+            self._error = e
+
+    def result(self) -> Any:
+        if self._thread is None:
+            return self._fn(*self._args)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _address_space_left() -> Optional[int]:

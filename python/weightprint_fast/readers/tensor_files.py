@@ -8,7 +8,6 @@ window of its tensor, with the lineage invariants' Gram blocks where they apply
 from __future__ import annotations
 
 import math
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..architecture import Architecture, AttentionGeometry, gguf_config, norm_layout, read_architecture
 from ..engine import BlockGramSpec, ProbeSpec
-from ..engine.analyse import TensorFileSet, Window, address_space_limit, analyse
+from ..engine.analyse import Beside, TensorFileSet, Window, analyse
 from ..engine.progress import progress_bar, show_progress
 from ..invariants import gram_layout, norm_role, norm_tensors
 from ..naming import MappedTensor, Part, embedding_tensor, map_tensors, part_shape
@@ -220,15 +219,6 @@ def read_tensor_files(path: Path, settings: Settings) -> tuple[list[MatrixRecord
     return read_planned(plan_checkpoint(path, settings), str(path), path.name, settings)
 
 
-def _summarize_into(vocabulary: Vocabulary, out: dict) -> None:
-    """summarize() for a thread: a failure leaves ``out`` empty, and the caller summarizes again
-    where its error is reported as every other one is."""
-    try:
-        out.update(summarize(vocabulary))
-    except Exception:
-        out.clear()
-
-
 def read_planned(
     cp: CheckpointPlan, source: str, label: str, settings: Settings
 ) -> tuple[list[MatrixRecord], SourceInfo]:
@@ -238,13 +228,8 @@ def read_planned(
     mapped = [mt for mt, _ in cp.parts]
     bar = progress_bar(label) if show_progress(settings.progress) else None
     # The vocabulary's summary (a hash of every token: 0.16 s for 49k tokens) needs no weights:
-    # it runs beside the engine, which releases the GIL, instead of after it (inline under an
-    # address-space limit, where a thread's stack may not fit).
-    summary: dict = {}
-    beside = None
-    if cp.vocabulary is not None and address_space_limit() is None:
-        beside = threading.Thread(target=_summarize_into, args=(cp.vocabulary, summary), daemon=True)
-        beside.start()
+    # it runs beside the engine instead of after it.
+    summary = None if cp.vocabulary is None else Beside(summarize, cp.vocabulary)
     try:
         results = analyse(
             shards, windows, threads=settings.threads, method=settings.method, tol=settings.tol, progress=bar
@@ -252,8 +237,6 @@ def read_planned(
     finally:
         if bar is not None:
             bar.close()
-        if beside is not None:
-            beside.join()
     records = []
     for (mt, part), w, r in zip(cp.parts, windows, results):
         assert r.moments is not None  # every window asks for moments
@@ -280,8 +263,8 @@ def read_planned(
         if shards.format == "gguf"
         else {"shards": len(shards.paths)}
     )
-    if cp.vocabulary is not None:
-        extra["vocabulary"] = summary or summarize(cp.vocabulary)
+    if summary is not None:
+        extra["vocabulary"] = summary.result()
     info = SourceInfo(
         source,
         shards.format,
