@@ -99,6 +99,13 @@ _POSTGRES_PUT = (
 )
 
 
+def _create_identity(db: Any, placeholder: str) -> None:
+    """The identity table of a new store, holding a new random id (``placeholder``: the
+    driver's parameter mark, ``?`` for sqlite3, ``%s`` for psycopg)."""
+    db.execute(_IDENTITY_TABLE)
+    db.execute(f"INSERT INTO store_identity VALUES ({placeholder})", (uuid.uuid4().hex,))
+
+
 @dataclass(frozen=True)
 class Stamp:
     """What identifies a checkpoint's contents: size and newest mtime of its files, and, when
@@ -215,8 +222,7 @@ class FingerprintStore:
                     if not self._tables(db):
                         db.execute(_POSTGRES_SEQUENCE)
                         db.execute(_POSTGRES_TABLE)
-                        db.execute(_IDENTITY_TABLE)
-                        db.execute("INSERT INTO store_identity VALUES (%s)", (uuid.uuid4().hex,))
+                        _create_identity(db, "%s")
             return db
         assert self.path is not None
         if self.readonly:
@@ -232,8 +238,7 @@ class FingerprintStore:
             try:
                 if not self._tables(lite):  # another process may have made it meanwhile
                     lite.execute(_SQLITE_TABLE)
-                    lite.execute(_IDENTITY_TABLE)
-                    lite.execute("INSERT INTO store_identity VALUES (?)", (uuid.uuid4().hex,))
+                    _create_identity(lite, "?")
                 lite.execute("COMMIT")
             except BaseException:
                 lite.execute("ROLLBACK")
@@ -286,8 +291,7 @@ class FingerprintStore:
         try:
             self._db.execute("ALTER TABLE checkpoints RENAME TO checkpoints_first_schema")
             self._db.execute(_SQLITE_TABLE)
-            self._db.execute(_IDENTITY_TABLE)
-            self._db.execute("INSERT INTO store_identity VALUES (?)", (uuid.uuid4().hex,))
+            _create_identity(self._db, "?")
             for path, size, mtime, sha, status, error, text, updated in rows:
                 fp = decode_fingerprint(text, path) if text is not None else None
                 tokens, coordinates = _sketch_bytes(fp)
