@@ -162,20 +162,18 @@ def _peft_merged(model: Any) -> dict[str, Any]:
     """A PeftModel's state with each adapted weight replaced by a copy with its delta merged
     (``get_delta_weight`` of every LoRA layer of the active adapter); names as the base model's."""
     adapter = _active_adapter(model)
-    state: dict[str, Any] = {}
-    merged: dict[str, Any] = {}
-    for module_name, module in model.named_modules():
-        base = getattr(module, "base_layer", None)
-        adapted = hasattr(module, "get_delta_weight") and adapter in getattr(module, "lora_A", {})
-        if base is not None and adapted:
-            delta = module.get_delta_weight(adapter)
-            merged[module_name + ".base_layer.weight"] = base.weight.detach() + delta
-    for key, value in model.state_dict().items():
-        if ".lora_" in key:
-            continue
-        state[key] = merged.get(key, value)
+    merged = {
+        name: module.base_layer.weight.detach() + module.get_delta_weight(adapter)
+        for name, module in _lora_modules(model, adapter)
+        if getattr(module, "base_layer", None) is not None
+    }
     prefix = "base_model.model."
-    return {k.removeprefix(prefix).replace(".base_layer.", "."): v for k, v in state.items()}
+    state = {
+        key.removeprefix(prefix).replace(".base_layer.", "."): value
+        for key, value in model.state_dict().items()
+        if ".lora_" not in key
+    }
+    return {name: merged.get(name, value) for name, value in state.items()}
 
 
 def _config(model: Any) -> dict:
