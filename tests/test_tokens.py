@@ -12,6 +12,8 @@ import pytest
 
 import rewrites as rw
 import weightprint_fast as wf
+from conftest import bf16_bits_to_f64, f32_to_bf16_bits
+from gguf_files import dequantize, random_blocks
 from test_lineage import CONFIG, HIDDEN, LAYERS, llama, preserves, save, twice_as_wide
 from weightprint_fast.compare.family import architecture_family
 from weightprint_fast.engine import engine
@@ -317,26 +319,30 @@ def test_architecture_names_of_one_family_agree():
 
 # --- shared coordinates: the weight sketches -----------------------------------------------------
 
-M64 = (1 << 64) - 1
 
-
-def splitmix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
+def splitmix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer on uint64 arrays (numpy's uint64 arithmetic wraps, as C's does)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def reference_sketch(a: np.ndarray, buckets: int) -> np.ndarray:
-    """The count sketch as sketch.hpp defines it, element by element in Python."""
+    """The count sketch as sketch.hpp defines it: element (i, j) added, times the product of the
+    row and column hashes' top bits as signs, into bucket (row hash ^ column hash) mod buckets."""
+    rows = splitmix(np.arange(a.shape[0], dtype=np.uint64) ^ np.uint64(0x5EEDB0B))
+    cols = splitmix(np.arange(a.shape[1], dtype=np.uint64) ^ np.uint64(0x5EEDC01))
+    bucket = (rows[:, None] ^ cols[None, :]) & np.uint64(buckets - 1)
+    sign = np.where(rows >> np.uint64(63), -1.0, 1.0)[:, None] * np.where(cols >> np.uint64(63), -1.0, 1.0)
     out = np.zeros(buckets)
-    cols = [splitmix(j ^ 0x5EEDC01) for j in range(a.shape[1])]
-    for i in range(a.shape[0]):
-        r = splitmix(i ^ 0x5EEDB0B)
-        for j, c in enumerate(cols):
-            sign = (-1.0 if r >> 63 else 1.0) * (-1.0 if c >> 63 else 1.0)
-            out[(r ^ c) & (buckets - 1)] += sign * float(a[i, j])
+    np.add.at(out, bucket.astype(np.int64).ravel(), (sign * a).ravel())
     return out
+
+
+def test_the_reference_sketch_hashes_as_splitmix64_does():
+    # SplitMix64's first output from seed 0 (its published test value), 0xE220A8397B1DCDAF.
+    assert splitmix(np.zeros(1, np.uint64))[0] == 0xE220A8397B1DCDAF
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -344,6 +350,26 @@ def test_count_sketch_matches_its_definition(rng, threads):
     a = rng.standard_normal((40, 24)).astype(np.float32)
     got = engine().count_sketch(a, "F32", 40, 24, 64, threads)
     np.testing.assert_allclose(got, reference_sketch(a, 64), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["F32", "BF16", "F16", "Q4_K"])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_count_sketch_of_many_rows_and_column_tiles_matches_its_definition(rng, dtype, threads):
+    # Rows far more than buckets (each bucket's rows summed before they are scattered) and
+    # columns over several tiles, each dtype through its own decoding path.
+    rows, cols = 700, 2304
+    if dtype == "Q4_K":
+        buffer = random_blocks(dtype, rows * cols, rng)
+        values = dequantize(buffer, dtype, (rows, cols))
+    else:
+        values = rng.standard_normal((rows, cols)).astype(np.float32)
+        buffer = {"F32": values, "F16": values.astype(np.float16), "BF16": f32_to_bf16_bits(values)}[dtype]
+        values = {"F32": values, "F16": values.astype(np.float16), "BF16": bf16_bits_to_f64(buffer)}[dtype]
+    values = np.asarray(values, np.float64)
+    assert np.isfinite(values).all()
+    got = engine().count_sketch(buffer, dtype, rows, cols, 64, threads)
+    want = reference_sketch(values, 64)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(values).sum())
 
 
 def test_count_sketch_refuses_a_bucket_count_that_is_not_a_power_of_two(rng):
