@@ -1,6 +1,8 @@
 #include "block_gram.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -10,6 +12,7 @@
 #include "errors.hpp"
 #include "panels.hpp"
 #include "parallel.hpp"
+#include "simd.hpp"
 
 namespace wpf {
 
@@ -31,6 +34,47 @@ bool decode_rows(const MatrixView& a, size_t first, size_t count, const double* 
     return all_finite(buf, count * n);
 }
 
+// sum over j of (w[j] x[j])^2 (w null: all ones).
+WPF_MULTIVERSION double weighted_squares(const double* __restrict x, const double* __restrict w, size_t n) {
+    double sum = 0;
+    if (w) {
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < n; ++j) sum += (w[j] * x[j]) * (w[j] * x[j]);
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < n; ++j) sum += x[j] * x[j];
+    }
+    return sum;
+}
+
+// The same straight from BF16 (each value exactly its bits << 16 as a float).
+inline double bf16_at(const uint8_t* src, size_t j) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * j, 2);
+    return static_cast<double>(__builtin_bit_cast(float, static_cast<uint32_t>(h) << 16));
+}
+
+WPF_MULTIVERSION double weighted_squares_bf16(const uint8_t* __restrict src, const double* __restrict w, size_t n) {
+    double sum = 0;
+    if (w) {
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < n; ++j) sum += (w[j] * bf16_at(src, j)) * (w[j] * bf16_at(src, j));
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (size_t j = 0; j < n; ++j) sum += bf16_at(src, j) * bf16_at(src, j);
+    }
+    return sum;
+}
+
+// acc[j] += (s x[j])^2.
+WPF_MULTIVERSION void add_squares(double* __restrict acc, const double* __restrict x, double s, size_t n) {
+    for (size_t j = 0; j < n; ++j) acc[j] += (s * x[j]) * (s * x[j]);
+}
+
+WPF_MULTIVERSION void add_squares_bf16(double* __restrict acc, const uint8_t* __restrict src, double s, size_t n) {
+    for (size_t j = 0; j < n; ++j) acc[j] += (s * bf16_at(src, j)) * (s * bf16_at(src, j));
+}
+
 }  // namespace
 
 void check_block_gram(const MatrixView& a, const BlockGramSpec& s) {
@@ -45,6 +89,29 @@ void check_block_gram(const MatrixView& a, const BlockGramSpec& s) {
 }
 
 namespace {
+
+// Rows' weighted squared norms (blocks of one row): a sum per row, no BLAS call.
+void row_norms(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
+               std::vector<double>& out) {
+    const size_t n = a.cols;
+    const double* weights = s.weights.empty() ? nullptr : s.weights.data();
+    const bool direct = a.dtype == DType::BF16;
+    std::vector<int> finite(static_cast<size_t>(std::max(1, threads)), 1);
+    parallel_ranges(threads, a.rows, [&](int w, size_t r0, size_t r1) {
+        std::vector<double> row(direct ? 0 : n);
+        for (size_t i = r0; i < r1; ++i) {
+            if ((i - r0) % 64 == 0 && cancel && cancel->load(std::memory_order_relaxed)) return;
+            if (!direct) decode_range(a.dtype, a.row(i), 0, n, row.data());
+            out[i] = direct ? weighted_squares_bf16(a.row(i), weights, n) : weighted_squares(row.data(), weights, n);
+            // A NaN or Inf in the row leaves its sum not finite.
+            if (!std::isfinite(out[i])) {
+                finite[static_cast<size_t>(w)] = 0;
+                return;
+            }
+        }
+    });
+    for (int ok : finite) require_finite(ok != 0);
+}
 
 // Row blocks: each block's rows are decoded, weighted and multiplied independently, so blocks
 // are split across threads.
@@ -61,21 +128,44 @@ void row_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, const 
                 finite[static_cast<size_t>(w)] = 0;
                 return;
             }
-            double* gb = out.data() + b * g * g;
-            if (g == 1) {  // a row's squared norm: a BLAS call per row would cost more than the sum
-                double sum = 0;
-                for (size_t j = 0; j < n; ++j) sum += buf[j] * buf[j];
-                *gb = sum;
-                continue;
-            }
             // buf is n x g column-major (one row of A per column): G = buf^T buf.
             const char uplo = 'U', trans = 'T';
             const int gi = static_cast<int>(g), ni = static_cast<int>(n);
             const double one = 1.0, zero = 0.0;
-            L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, gb, &gi);
+            L.dsyrk(&uplo, &trans, &gi, &ni, &one, buf.data(), &ni, &zero, out.data() + b * g * g, &gi);
         }
     });
     for (int ok : finite) require_finite(ok != 0);
+}
+
+// Columns' weighted squared norms (blocks of one column): every row adds to every column, so
+// threads take row ranges into private sums that are added at the end.
+void column_norms(const MatrixView& a, const BlockGramSpec& s, int threads, const std::atomic<bool>* cancel,
+                  std::vector<double>& out) {
+    const size_t n = a.cols;
+    const double* weights = s.weights.empty() ? nullptr : s.weights.data();
+    const bool direct = a.dtype == DType::BF16;
+    const int workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(std::max(1, threads)), a.rows));
+    std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
+    parallel_ranges(workers, a.rows, [&](int w, size_t r0, size_t r1) {
+        std::vector<double>& acc = partial[static_cast<size_t>(w)];
+        acc.assign(n, 0.0);
+        std::vector<double> row(direct ? 0 : n);
+        for (size_t i = r0; i < r1; ++i) {
+            if ((i - r0) % 64 == 0 && cancel && cancel->load(std::memory_order_relaxed)) return;
+            const double scale = weights ? weights[i] : 1.0;
+            if (direct) {
+                add_squares_bf16(acc.data(), a.row(i), scale, n);
+            } else {
+                decode_range(a.dtype, a.row(i), 0, n, row.data());
+                add_squares(acc.data(), row.data(), scale, n);
+            }
+        }
+    });
+    // A NaN or Inf in a column leaves its sum not finite.
+    for (const auto& acc : partial) require_finite(all_finite(acc.data(), acc.size()));
+    for (const auto& acc : partial)
+        for (size_t j = 0; j < n; ++j) out[j] += acc[j];
 }
 
 // Column blocks: every panel of rows adds to every block, so threads take row ranges into
@@ -84,8 +174,7 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
                    std::vector<double>& out) {
     const size_t g = s.block, n = a.cols, blocks = n / g;
     const double* weights = s.weights.empty() ? nullptr : s.weights.data();
-    // Squared norms are element-wise: cache-sized panels; the Gram blocks are BLAS calls.
-    const size_t panel = g == 1 ? cache_panel_rows(n) : panel_rows(n);
+    const size_t panel = panel_rows(n);
     const auto& L = blas::require();
     const int workers = panel_workers(a.rows, panel, threads);
     std::vector<std::vector<double>> partial(static_cast<size_t>(workers));
@@ -99,13 +188,6 @@ void column_blocks(const MatrixView& a, const BlockGramSpec& s, int threads, con
             if (!decode_rows(a, p0, rows, nullptr, weights, buf.data())) {
                 finite[static_cast<size_t>(w)] = 0;
                 return;
-            }
-            if (g == 1) {  // columns' squared norms: one pass, not a BLAS call per column
-                for (size_t i = 0; i < rows; ++i) {
-                    const double* row = buf.data() + i * n;
-                    for (size_t j = 0; j < n; ++j) acc[j] += row[j] * row[j];
-                }
-                continue;
             }
             // buf is n x rows column-major; block b is its g x rows slice at row b*g: G_b += X X^T.
             const char uplo = 'U', trans = 'N';
@@ -136,10 +218,10 @@ std::vector<double> block_gram(const MatrixView& a, const BlockGramSpec& spec, i
         restore_blas_threads.emplace();
         blas::set_threads(1);
     }
-    if (spec.columns)
-        column_blocks(a, spec, threads, cancel, out);
+    if (spec.block == 1)
+        (spec.columns ? column_norms : row_norms)(a, spec, threads, cancel, out);
     else
-        row_blocks(a, spec, threads, cancel, out);
+        (spec.columns ? column_blocks : row_blocks)(a, spec, threads, cancel, out);
     if (cancel && *cancel) throw Cancelled();
     // dsyrk filled the upper triangle (column-major), i.e. the lower one of each row-major
     // block: mirror it so every block is a full symmetric matrix.

@@ -167,6 +167,38 @@ def test_block_gram_decodes_bf16(rng):
     np.testing.assert_allclose(g[3], x[12:16] @ x[12:16].T, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["F32", "BF16", "Q4_K"])
+@pytest.mark.parametrize("columns", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blocks_of_one_are_weighted_squared_norms(rng, dtype, columns, weighted):
+    # Blocks of one row (gate, up) or one column (down): their own kernel, per dtype path.
+    from conftest import bf16_bits_to_f64, f32_to_bf16_bits
+    from gguf_files import dequantize, random_blocks
+
+    rows, cols = 90, 512
+    if dtype == "Q4_K":
+        buffer = random_blocks(dtype, rows * cols, rng)
+        x = dequantize(buffer, dtype, (rows, cols))
+    else:
+        x = rng.standard_normal((rows, cols)).astype(np.float32)
+        buffer = f32_to_bf16_bits(x) if dtype == "BF16" else x
+        x = bf16_bits_to_f64(buffer) if dtype == "BF16" else x.astype(np.float64)
+    w = rng.uniform(0.5, 1.5, rows if columns else cols) if weighted else np.ones(rows if columns else cols)
+    spec = engine().BlockGramSpec(1, columns, list(w) if weighted else [])
+    g = engine().block_gram(buffer, dtype, rows, cols, spec, 3)
+    want = ((x * w[:, None]) ** 2).sum(axis=0) if columns else ((x * w[None, :]) ** 2).sum(axis=1)
+    np.testing.assert_allclose(g.ravel(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_blocks_of_one_refuse_nan_and_inf(rng, columns):
+    for bad in (np.nan, np.inf):
+        a = rng.standard_normal((70, 16)).astype(np.float32)
+        a[65, 3] = bad
+        with pytest.raises(ValueError, match="NaN"):
+            engine().block_gram(a, "F32", 70, 16, engine().BlockGramSpec(1, columns, []), 2)
+
+
 def test_block_gram_refuses_a_block_that_does_not_divide(rng):
     a = rng.standard_normal((10, 8)).astype(np.float32)
     with pytest.raises(ValueError, match="does not divide"):
