@@ -172,17 +172,11 @@ def test_block_gram_decodes_bf16(rng):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_blocks_of_one_are_weighted_squared_norms(rng, dtype, columns, weighted):
     # Blocks of one row (gate, up) or one column (down): their own kernel, per dtype path.
-    from conftest import bf16_bits_to_f64, f32_to_bf16_bits
     from gguf_files import dequantize, random_blocks
 
     rows, cols = 90, 512
-    if dtype == "Q4_K":
-        buffer = random_blocks(dtype, rows * cols, rng)
-        x = dequantize(buffer, dtype, (rows, cols))
-    else:
-        x = rng.standard_normal((rows, cols)).astype(np.float32)
-        buffer = f32_to_bf16_bits(x) if dtype == "BF16" else x
-        x = bf16_bits_to_f64(buffer) if dtype == "BF16" else x.astype(np.float64)
+    buffer = random_blocks(dtype, rows * cols, rng)
+    x = dequantize(buffer, dtype, (rows, cols))
     w = rng.uniform(0.5, 1.5, rows if columns else cols) if weighted else np.ones(rows if columns else cols)
     spec = engine().BlockGramSpec(1, columns, list(w) if weighted else [])
     g = engine().block_gram(buffer, dtype, rows, cols, spec, 3)
