@@ -3,7 +3,7 @@ sketches (``invariants=True``, the default) over the time without them, per chec
 on a quiet machine and with a competing load on every core.
 
 Usage: python bench/bench_invariants.py [--sizes smollm2-135m:30 qwen2.5-1.5b:28 llama3-70b:1]
-                                        [--repeat 2] [--threads N]
+                                        [--repeat 2] [--threads N] [--checkpoint PATH ...]
 Each size is a synthetic bf16 Llama-style checkpoint (make_checkpoint.py: preset:layers). The
 load is one process per core multiplying 1024x1024 float32 matrices (numpy, one BLAS thread
 each) for as long as the measurement runs. Prints one line per size and condition:
@@ -34,18 +34,21 @@ def _burn(stop, parent: int) -> None:
         a /= np.abs(a).max()
 
 
-def timed(path: Path, invariants: bool, repeat: int, threads) -> float:
-    best = float("inf")
+def timed(path: Path, repeat: int, threads) -> tuple[float, float]:
+    """Best fingerprint times without and with the invariants, the two runs alternating so that
+    a drift in the machine's speed (another tenant, the page cache) reaches both alike."""
+    best = {False: float("inf"), True: float("inf")}
     for _ in range(repeat):
-        t = time.perf_counter()
-        wf.fingerprint(path, invariants=invariants, threads=threads, progress=False)
-        best = min(best, time.perf_counter() - t)
-    return best
+        for invariants in (False, True):
+            t = time.perf_counter()
+            wf.fingerprint(path, invariants=invariants, threads=threads, progress=False)
+            best[invariants] = min(best[invariants], time.perf_counter() - t)
+    return best[False], best[True]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", default=["smollm2-135m:30", "qwen2.5-1.5b:28", "llama3-70b:1"])
+    ap.add_argument("--sizes", nargs="*", default=["smollm2-135m:30", "qwen2.5-1.5b:28", "llama3-70b:1"])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument(
@@ -55,7 +58,10 @@ def main() -> None:
         help="also a real checkpoint (with a vocabulary: token probes too)",
     )
     args = ap.parse_args()
-    print(f"# {os.cpu_count()} cores; best of {args.repeat}; load: one 1024x1024 matmul loop per core")
+    print(
+        f"# {os.cpu_count()} cores; best of {args.repeat}, runs alternating; "
+        "load: one 1024x1024 matmul loop per core"
+    )
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(size, None) for size in args.sizes] + [(Path(c).name, Path(c)) for c in args.checkpoint]
@@ -77,8 +83,7 @@ def main() -> None:
                         p.start()
                     time.sleep(1.0)
                 try:
-                    without = timed(path, False, args.repeat, args.threads)
-                    with_ = timed(path, True, args.repeat, args.threads)
+                    without, with_ = timed(path, args.repeat, args.threads)
                 finally:
                     stop.set()
                     for p in burners:

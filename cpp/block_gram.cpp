@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,13 +46,7 @@ WPF_MULTIVERSION double weighted_squares(const double* __restrict x, const doubl
     return sum;
 }
 
-// The same straight from BF16 (each value exactly its bits << 16 as a float).
-inline double bf16_at(const uint8_t* src, size_t j) {
-    uint16_t h;
-    std::memcpy(&h, src + 2 * j, 2);
-    return static_cast<double>(__builtin_bit_cast(float, static_cast<uint32_t>(h) << 16));
-}
-
+// The same straight from BF16.
 WPF_MULTIVERSION double weighted_squares_bf16(const uint8_t* __restrict src, const double* __restrict w, size_t n) {
     double sum = 0;
     if (w) {

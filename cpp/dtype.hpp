@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace wpf {
@@ -72,6 +73,14 @@ bool is_decoded(DType t);
 std::string decoded_dtypes();
 // Bytes that n elements take; n must be a multiple of block_elements(t).
 inline uint64_t encoded_bytes(DType t, uint64_t n) { return n / block_elements(t) * block_bytes(t); }
+
+// Element j of a BF16 run at src (any alignment): exactly its bits << 16 as a float. Inline, so
+// that the element-wise kernels read BF16 in place, vectorized.
+inline double bf16_at(const uint8_t* src, size_t j) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * j, 2);
+    return static_cast<double>(__builtin_bit_cast(float, static_cast<uint32_t>(h) << 16));
+}
 
 // Decodes n elements at src (any alignment, little-endian) to double or float; n must be a
 // multiple of block_elements(t). Quantized types decode exactly as ggml's reference does (float

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -58,13 +57,9 @@ WPF_MULTIVERSION void add_scaled(double* __restrict sum, const double* __restric
     for (size_t j = 0; j < n; ++j) sum[j] += s * x[j];
 }
 
-// The same add straight from BF16 (each value exactly its bits << 16 as a float).
+// The same add straight from BF16.
 WPF_MULTIVERSION void add_scaled_bf16(double* __restrict sum, const uint8_t* __restrict src, double s, size_t n) {
-    for (size_t j = 0; j < n; ++j) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * j, 2);
-        sum[j] += s * static_cast<double>(__builtin_bit_cast(float, static_cast<uint32_t>(h) << 16));
-    }
+    for (size_t j = 0; j < n; ++j) sum[j] += s * bf16_at(src, j);
 }
 
 }  // namespace
