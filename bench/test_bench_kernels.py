@@ -118,3 +118,56 @@ def test_krylov_step_numpy(benchmark, weights, krylov_block):
 def test_krylov_step_torch(benchmark, weights, krylov_block):
     benchmark.group = f"krylov step {weights[0].shape}"
     benchmark(gram_reference, torch.from_numpy(weights[0]), torch.from_numpy(krylov_block))
+
+
+# --- the lineage invariants' element-wise kernels --------------------------------------------
+
+
+def _sketch_indices(m: int, n: int, buckets: int = 256):
+    """The count sketch's bucket and sign per element, as sketch.hpp defines them (for the
+    library baseline, which scatters with them)."""
+
+    def splitmix(x):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+    r = splitmix(np.arange(m, dtype=np.uint64) ^ np.uint64(0x5EEDB0B))
+    c = splitmix(np.arange(n, dtype=np.uint64) ^ np.uint64(0x5EEDC01))
+    bucket = ((r[:, None] ^ c[None, :]) & np.uint64(buckets - 1)).astype(np.int64).ravel()
+    row_sign, col_sign = (np.where(h >> np.uint64(63), -1.0, 1.0) for h in (r, c))
+    sign = (row_sign[:, None] * col_sign[None, :]).ravel()
+    return torch.from_numpy(bucket), torch.from_numpy(sign)
+
+
+def test_count_sketch_bf16_weightprint(benchmark, weights):
+    benchmark.group = f"count sketch bf16 {weights[0].shape}"
+    from weightprint_fast.engine import engine
+
+    m, n = weights[0].shape
+    benchmark(engine().count_sketch, weights[1], "BF16", m, n, 256, THREADS)
+
+
+def test_count_sketch_bf16_torch_index_add(benchmark, weights):
+    benchmark.group = f"count sketch bf16 {weights[0].shape}"
+    bucket, sign = _sketch_indices(*weights[0].shape)
+    t = torch.from_numpy(weights[1].view(np.int16)).view(torch.bfloat16).reshape(-1)
+    benchmark(lambda: torch.zeros(256, dtype=torch.float64).index_add_(0, bucket, t.double() * sign))
+
+
+def test_row_norms_bf16_weightprint(benchmark, weights):
+    benchmark.group = f"weighted row norms bf16 {weights[0].shape}"
+    from weightprint_fast.engine import BlockGramSpec, engine
+
+    m, n = weights[0].shape
+    spec = BlockGramSpec(1, False, list(np.linspace(0.5, 1.5, n)))
+    benchmark(engine().block_gram, weights[1], "BF16", m, n, spec, THREADS)
+
+
+def test_row_norms_bf16_torch(benchmark, weights):
+    benchmark.group = f"weighted row norms bf16 {weights[0].shape}"
+    n = weights[0].shape[1]
+    w = torch.linspace(0.5, 1.5, n, dtype=torch.float64)
+    t = torch.from_numpy(weights[1].view(np.int16)).view(torch.bfloat16)
+    benchmark(lambda: (t.double() * w).square().sum(dim=1))
