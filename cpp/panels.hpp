@@ -1,5 +1,5 @@
-// How the kernels that read every row once walk a matrix: panels of decoded rows in double,
-// split into row ranges for the workers.
+// How the BLAS-backed kernels that read every row once (Gram blocks, probe products) walk a
+// matrix: panels of decoded rows, split into row ranges for the workers.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -15,15 +15,6 @@ constexpr size_t kPanelValues = size_t{1} << 21;
 
 inline size_t panel_rows(size_t cols) {
     return std::max<size_t>(1, std::min<size_t>(256, kPanelValues / std::max<size_t>(cols, 1)));
-}
-
-// Panels for element-wise passes (the count sketch, squared norms): near 32K doubles (256 KB), so
-// the decoded panel stays in the core's own cache while it is summed (2x faster measured on
-// 576 x 1536 than 16 MB panels, which every pass streamed through memory again).
-constexpr size_t kCachePanelValues = size_t{1} << 15;
-
-inline size_t cache_panel_rows(size_t cols) {
-    return std::max<size_t>(1, std::min<size_t>(256, kCachePanelValues / std::max<size_t>(cols, 1)));
 }
 
 // Workers for a matrix of `rows` rows read in panels: at most `threads`, at least one panel each.

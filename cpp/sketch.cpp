@@ -108,6 +108,7 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
         std::vector<double> sum(tiles.width), row(direct ? 0 : tiles.width);
         for (size_t t = t0; t < t1; ++t) {
             const size_t c0 = t * tiles.width, len = std::min(tiles.width, n - c0);
+            const uint64_t tile_offset = encoded_bytes(a.dtype, c0), tile_bytes = encoded_bytes(a.dtype, len);
             for (size_t r = 0; r < buckets; ++r) {
                 if (start[r] == start[r + 1]) continue;
                 if (cancel && cancel->load(std::memory_order_relaxed)) return;
@@ -116,9 +117,8 @@ std::vector<double> count_sketch(const MatrixView& a, size_t buckets, int thread
                     const size_t i = order[k];
                     // Rows come in hash order, which no hardware prefetcher can follow.
                     if (k + 2 < a.rows) {
-                        const uint8_t* ahead = a.row(order[k + 2]) + encoded_bytes(a.dtype, c0);
-                        const size_t bytes = encoded_bytes(a.dtype, len);
-                        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
+                        const uint8_t* ahead = a.row(order[k + 2]) + tile_offset;
+                        for (uint64_t b = 0; b < tile_bytes; b += 64) __builtin_prefetch(ahead + b);
                     }
                     if (direct) {
                         add_scaled_bf16(sum.data(), a.row(i) + 2 * c0, row_sign[i], len);
